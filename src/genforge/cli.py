@@ -1,0 +1,107 @@
+"""`genforge <command>`: the one entry point; dvc.yaml stages and flows call it.
+
+Each command validates params.yaml once (exit 2 on any problem, before anything is
+written), then calls one importable function with keyword arguments. Expected
+failures (bad data, a missing input) print one clear line and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from genforge.config import FAMILIES, Params, ParamsError, load_params
+from genforge.errors import GenforgeError
+
+RAW_DIR = Path("data/raw")
+PREPARED_DIR = Path("data/prepared")
+MODELS_DIR = Path("models")
+
+
+def cmd_ingest(params: Params, args: argparse.Namespace) -> None:
+    from genforge.data.ingest import ingest
+
+    summary = ingest(params.data, RAW_DIR)
+    print(f"ingested {params.data.source} into {RAW_DIR}: {summary}")
+
+
+def cmd_prepare(params: Params, args: argparse.Namespace) -> None:
+    from genforge.data.prepare import prepare
+
+    meta = prepare(params.data, RAW_DIR, PREPARED_DIR)
+    counts = meta["counts"]
+    print(
+        f"prepared {meta['source']}: train {counts['train']}, test {counts['test']} images "
+        f"of shape {meta['shape']}, {meta['num_classes']} classes -> {PREPARED_DIR}"
+    )
+
+
+def cmd_train(params: Params, args: argparse.Namespace) -> None:
+    from genforge.training.run import train_family
+
+    train_family(params, args.family, prepared_dir=PREPARED_DIR, out_dir=MODELS_DIR / args.family)
+
+
+def cmd_run(params: Params, args: argparse.Namespace) -> None:
+    from genforge.pipeline import run_pipeline
+
+    run_pipeline(params, params_path=args.params)
+
+
+COMMANDS: dict[str, tuple[Callable, str]] = {
+    "ingest": (cmd_ingest, "snapshot the configured data source into data/raw (DVC-tracked)"),
+    "prepare": (
+        cmd_prepare,
+        "resize, convert and split data/raw into data/prepared/{train,test}.npz",
+    ),
+    "train": (
+        cmd_train,
+        "train one model family; writes models/<family>/ (checkpoint, metrics, grid)",
+    ),
+    "run": (cmd_run, "run the whole pipeline on the configured data and print a summary"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genforge",
+        description="Train, judge and ship generative image models: every stage of the "
+        "pipeline is one subcommand; params.yaml configures them all.",
+    )
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (func, help_text) in COMMANDS.items():
+        p = sub.add_parser(
+            name, help=help_text, description=help_text[0].upper() + help_text[1:] + "."
+        )
+        p.set_defaults(func=func)
+        if name == "train":
+            p.add_argument(
+                "--family", required=True, choices=FAMILIES, help="model family to train"
+            )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        params = load_params(args.params)
+    except ParamsError as exc:
+        print(f"error: invalid params ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {exc.path}: {problem}", file=sys.stderr)
+        return 2
+    try:
+        args.func(params, args)
+    except GenforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""params.yaml -> frozen, strict pydantic models, validated once at the entry point.
+
+Every section is `strict`, `frozen` and `extra="forbid"`: an unknown key, a wrong
+type or an out-of-range value is an error, never silently corrected. Problems are
+reported one line each, naming the key path, the value and what is allowed
+(`ParamsError`); the CLI turns that into exit code 2 before anything is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+FAMILIES = ("gan", "vae", "diffusion", "pixelcnn", "vaegan")
+SOURCES = ("digits", "shapes", "folder", "mnist-idx", "npz")
+Family = Literal["gan", "vae", "diffusion", "pixelcnn", "vaegan"]
+
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class Section(BaseModel):
+    """Base of every params section: strict types, immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- data
+class ShapesConfig(Section):
+    """The procedural `shapes` source: K = len(shapes) x len(colours) classes."""
+
+    shapes: list[Literal["circle", "square", "triangle", "cross", "ring"]] = Field(
+        default=["circle", "square", "triangle"], min_length=1
+    )
+    colours: list[Literal["red", "green", "blue", "yellow", "magenta", "cyan", "white"]] = Field(
+        default=["red", "green", "blue"], min_length=1
+    )
+    per_class: PosInt = 200
+    canvas: Annotated[int, Field(ge=8, le=256)] = 32
+
+
+class DataConfig(Section):
+    source: Literal["digits", "shapes", "folder", "mnist-idx", "npz"] = "digits"
+    path: str | None = None  # folder / mnist-idx: a directory; npz: a file
+    image_size: Annotated[int, Field(ge=4, le=256)] = 16
+    channels: Literal[1, 3] = 1
+    test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    max_per_class: PosInt | None = None
+    seed: NonNegInt = 0
+    shapes: ShapesConfig = ShapesConfig()
+
+    @model_validator(mode="after")
+    def _path_matches_source(self) -> DataConfig:
+        if self.source in ("folder", "mnist-idx", "npz") and not self.path:
+            raise ValueError(f"data.path is required when data.source is {self.source!r}")
+        if self.source in ("digits", "shapes") and self.path:
+            raise ValueError(f"data.path must be empty when data.source is {self.source!r}")
+        return self
+
+
+# --------------------------------------------------------------------- featurizer
+class FeaturizerConfig(Section):
+    steps: PosInt = 1500
+    batch_size: PosInt = 128
+    lr: PosFloat = 2e-3
+    width: PosInt = 32
+    feature_dim: PosInt = 128
+    min_test_accuracy: Fraction = 0.9
+
+
+# ------------------------------------------------------------------------- models
+class FamilyConfig(Section):
+    """Fields every family has; each family adds its own architecture knobs."""
+
+    conditional: bool = False
+    steps: PosInt = 2000
+    batch_size: PosInt = 64
+    lr: PosFloat = 2e-4
+
+
+class GanConfig(FamilyConfig):
+    z_dim: PosInt = 64
+    base_channels: PosInt = 64
+    loss: Literal["non_saturating", "hinge"] = "hinge"
+    spectral_norm: bool = True
+    beta1: Fraction = 0.0
+    d_steps: PosInt = 1
+
+
+class VaeConfig(FamilyConfig):
+    z_dim: PosInt = 16
+    base_channels: PosInt = 32
+    beta: PosFloat = 1.0
+
+
+class DiffusionConfig(FamilyConfig):
+    base_channels: PosInt = 32
+    timesteps: Annotated[int, Field(ge=10)] = 1000
+    schedule: Literal["linear", "cosine"] = "cosine"
+    sampler: Literal["ddim", "ancestral"] = "ddim"
+    sample_steps: PosInt = 50
+    guidance_scale: Annotated[float, Field(ge=0)] = 0.0
+    cond_drop_prob: Fraction = 0.1
+
+    @model_validator(mode="after")
+    def _steps_fit(self) -> DiffusionConfig:
+        if self.sample_steps > self.timesteps:
+            raise ValueError(
+                f"models.diffusion.sample_steps ({self.sample_steps}) must be <= "
+                f"models.diffusion.timesteps ({self.timesteps})"
+            )
+        return self
+
+
+class PixelCnnConfig(FamilyConfig):
+    levels: Annotated[int, Field(ge=2, le=256)] = 16
+    hidden: PosInt = 64
+    layers: PosInt = 8
+
+
+class VaeGanConfig(FamilyConfig):
+    z_dim: PosInt = 32
+    base_channels: PosInt = 32
+    beta: PosFloat = 1.0
+    gamma: PosFloat = 1.0  # weight of the feature-reconstruction term for the decoder
+
+
+class ModelsConfig(Section):
+    families: list[Family] = Field(default=list(FAMILIES), min_length=1)
+    gan: GanConfig = GanConfig()
+    vae: VaeConfig = VaeConfig()
+    diffusion: DiffusionConfig = DiffusionConfig()
+    pixelcnn: PixelCnnConfig = PixelCnnConfig()
+    vaegan: VaeGanConfig = VaeGanConfig()
+
+    @model_validator(mode="after")
+    def _unique(self) -> ModelsConfig:
+        if len(set(self.families)) != len(self.families):
+            raise ValueError(f"models.families has duplicates: {self.families}")
+        return self
+
+    def family(self, name: str) -> FamilyConfig:
+        if name not in FAMILIES:
+            raise KeyError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}")
+        return getattr(self, name)
+
+
+# -------------------------------------------------------------------------- train
+class TrainConfig(Section):
+    seed: NonNegInt = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True  # bf16 autocast, CUDA only
+    channels_last: bool = True  # CUDA only
+    compile: bool = False
+    ema_decay: Fraction = 0.999
+    grad_clip: Annotated[float, Field(ge=0)] = 1.0  # 0 disables clipping
+    checkpoint_every: PosInt = 500
+    log_every: PosInt = 50
+    sample_every: PosInt = 500
+
+
+# ----------------------------------------------------------------------- evaluate
+class EvaluateConfig(Section):
+    n_samples: Annotated[int, Field(ge=10)] = 1000
+    batch_size: PosInt = 250
+    seed: NonNegInt = 1234
+    feature_extractor: Literal["domain", "inception"] = "domain"
+    inception_weights: str | None = None
+    bootstrap: NonNegInt = 200
+
+    @model_validator(mode="after")
+    def _inception_needs_weights(self) -> EvaluateConfig:
+        if self.feature_extractor == "inception" and not self.inception_weights:
+            raise ValueError(
+                "evaluate.inception_weights (a local file) is required when "
+                "evaluate.feature_extractor is 'inception': no weights are downloaded"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- gate
+class GateConfig(Section):
+    fid_max: PosFloat = 10.0
+    kid_max: PosFloat = 0.05
+    precision_min: Fraction = 0.5
+    recall_min: Fraction = 0.3
+    coverage_min: Fraction = 0.3
+    classes_covered_min: NonNegInt = 8
+    min_improvement: Fraction = 0.02
+    max_diversity_drop: Fraction = 0.05
+
+
+# ----------------------------------------------------------------- tracking/storage
+class TrackingConfig(Section):
+    uri: str = "sqlite:///mlflow.db"
+    artifacts: str = "mlartifacts"
+    experiment_prefix: str = "genforge"
+    registered_model_prefix: str = "genforge"
+    serve_max_n: Annotated[int, Field(ge=1, le=4096)] = 64
+
+
+class StorageConfig(Section):
+    backend: Literal["local", "s3"] = "local"
+    dvc_remote: str = ".dvc-remote"  # a directory (relative to the repo) or s3://bucket/prefix
+    s3_bucket: str | None = None
+    s3_endpoint: str | None = None
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> StorageConfig:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError("storage.s3_bucket is required when storage.backend is 's3'")
+        return self
+
+
+class Params(Section):
+    data: DataConfig = DataConfig()
+    featurizer: FeaturizerConfig = FeaturizerConfig()
+    models: ModelsConfig = ModelsConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    gate: GateConfig = GateConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    storage: StorageConfig = StorageConfig()
+
+
+# ------------------------------------------------------------------------ loading
+class ParamsError(Exception):
+    """An invalid params file; `problems` holds one human-readable line each."""
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path = str(path)
+        self.problems = problems
+        super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
+    kind, value, msg = error["type"], error.get("input"), error["msg"]
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key (value {value!r}); remove it or fix its spelling"
+    if kind == "value_error":  # our cross-field checks name their keys themselves
+        return msg.removeprefix("Value error, ")
+    if kind == "missing":
+        return f"{loc}: required key is missing"
+    return f"{loc}: {value!r} is not allowed: {msg}"
+
+
+def validate(raw: Any, source: str | Path = "params.yaml") -> Params:
+    """Validate an already-parsed params mapping; raise ParamsError listing every problem."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(
+            source, [f"top level must be a mapping of sections, got {type(raw).__name__}"]
+        )
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(source, [_describe(e) for e in exc.errors()]) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate a params file; raise ParamsError naming each problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ParamsError(path, [f"cannot read the params file: {exc.strerror}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParamsError(path, [f"not valid YAML: {exc}".replace("\n", " ")]) from None
+    return validate(raw, path)

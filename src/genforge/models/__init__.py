@@ -1,0 +1,20 @@
+"""Model families, one file each, registered in a plain dict.
+
+A new family is one module subclassing `GenerativeModel` plus one line here.
+"""
+
+from __future__ import annotations
+
+from genforge.models.base import GenerativeModel, Optimizers
+
+REGISTRY: dict[str, type[GenerativeModel]] = {}
+
+
+def build(family: str, cfg, image_shape: tuple[int, int, int], num_classes: int) -> GenerativeModel:
+    """Instantiate `family` from its params section; unknown names raise a clear KeyError."""
+    if family not in REGISTRY:
+        raise KeyError(f"unknown family {family!r}; registered: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[family](cfg, image_shape, num_classes)
+
+
+__all__ = ["REGISTRY", "GenerativeModel", "Optimizers", "build"]

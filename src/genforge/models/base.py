@@ -1,0 +1,139 @@
+"""The one interface every model family implements.
+
+A family is an `nn.Module` built from its own params section, the image shape and
+the number of classes. It owns its optimizers and their update order (a GAN steps D
+then G); the trainer owns everything generic — devices, autocast, gradient
+clipping, gradient sync across DDP ranks, EMA, checkpoints — and passes an
+`Optimizers` handle into `training_step` so the family never re-implements those.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from genforge.config import FamilyConfig
+
+
+class Optimizers:
+    """Named optimizers plus the generic update: zero grad, backward, sync, clip, step.
+
+    Args:
+        optimizers: name -> optimizer, as returned by `configure_optimizers`.
+        grad_clip: max global grad norm per optimizer step (0 disables clipping).
+        world_size: number of DDP ranks; above 1 gradients are averaged across ranks.
+    """
+
+    def __init__(
+        self,
+        optimizers: dict[str, torch.optim.Optimizer],
+        grad_clip: float = 0.0,
+        world_size: int = 1,
+    ):
+        self.optimizers = optimizers
+        self.grad_clip = grad_clip
+        self.world_size = world_size
+
+    def __getitem__(self, name: str) -> torch.optim.Optimizer:
+        return self.optimizers[name]
+
+    def step(self, name: str, loss: Tensor) -> None:
+        """Backpropagate `loss` into the parameters of optimizer `name` and update them."""
+        opt = self.optimizers[name]
+        params = [p for g in opt.param_groups for p in g["params"]]
+        opt.zero_grad(set_to_none=True)
+        loss.backward(inputs=params)
+        if self.world_size > 1:
+            # Gradient averaging across ranks as in StyleGAN3's training loop: one
+            # flat all-reduce per update, which suits families with several networks
+            # stepped in a custom order better than wrapping each one in DDP.
+            from genforge.training.distributed import all_reduce_grads
+
+            all_reduce_grads(params, self.world_size)
+        if self.grad_clip > 0:
+            nn.utils.clip_grad_norm_(params, self.grad_clip)
+        opt.step()
+
+    def state_dict(self) -> dict:
+        return {k: o.state_dict() for k, o in self.optimizers.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state[k])
+
+
+class GenerativeModel(nn.Module, ABC):
+    """Base class of every family.
+
+    Args:
+        cfg: the family's params section (e.g. `GanConfig`).
+        image_shape: (C, H, W) of the prepared images.
+        num_classes: number of labels in the prepared data (used when conditional).
+
+    Conventions: `training_step` gets images as float in [-1, 1], shape (B, C, H, W),
+    and int64 labels (B,). `sample` returns uint8 (N, C, H, W) on the CPU; random
+    draws use `generator` on the CPU and are then moved to the model's device, so
+    the same seed gives the same images on any device.
+    """
+
+    family: ClassVar[str]
+
+    def __init__(self, cfg: FamilyConfig, image_shape: tuple[int, int, int], num_classes: int):
+        super().__init__()
+        self.cfg = cfg
+        self.image_shape = tuple(image_shape)
+        self.num_classes = num_classes
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @abstractmethod
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Create this family's optimizers, by name."""
+
+    @abstractmethod
+    def training_step(self, x: Tensor, y: Tensor, opt: Optimizers) -> dict[str, float]:
+        """One update on a batch; call `opt.step(name, loss)` per optimizer; return losses."""
+
+    @abstractmethod
+    def sample(
+        self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Draw `n` images as uint8 (n, C, H, W); conditional families honour `labels`."""
+
+    def bits_per_dim(self, x: Tensor, y: Tensor) -> float | None:
+        """Negative log-likelihood (or its ELBO bound) in bits/dim; None without a likelihood."""
+        return None
+
+    def generator_parameters(self) -> int:
+        """Parameters needed at sampling time (e.g. G without D); defaults to all."""
+        return sum(p.numel() for p in self.parameters())
+
+    # ---------------------------------------------------------------- helpers
+    def default_labels(self, n: int, labels: Tensor | None) -> Tensor | None:
+        """Labels for sampling: the given ones, else classes in turn (0, 1, ..., K-1, 0, ...)."""
+        if not self.cfg.conditional:
+            return None
+        if labels is None:
+            return torch.arange(n, device=self.device) % self.num_classes
+        labels = torch.as_tensor(labels, dtype=torch.long)
+        if labels.shape != (n,):
+            raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(
+                f"labels must be in [0, {self.num_classes - 1}], got {labels.tolist()}"
+            )
+        return labels.to(self.device)
+
+    def randn(self, *shape: int, generator: torch.Generator | None = None) -> Tensor:
+        """Standard normal noise drawn on the CPU (seed-stable across devices), moved to ours."""
+        return torch.randn(*shape, generator=generator).to(self.device)
+
+
+def to_uint8(x: Tensor) -> Tensor:
+    """Map images in [-1, 1] to uint8 [0, 255] on the CPU."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()

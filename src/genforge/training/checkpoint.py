@@ -1,0 +1,69 @@
+"""Checkpoints that carry their own config and load without arbitrary unpickling.
+
+A checkpoint is a plain dict of tensors and primitives saved with `torch.save` to
+a temporary file and renamed into place (atomic on POSIX), and read back with
+`torch.load(weights_only=True)`, which refuses arbitrary Python objects.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genforge.errors import GenforgeError
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(GenforgeError):
+    """A checkpoint that is missing, unreadable or of another format."""
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write `state` atomically: a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with `weights_only=True`; check its format version."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint here (train the family first)")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated/foreign files
+        raise CheckpointError(
+            f"{path}: cannot read checkpoint ({exc.__class__.__name__}: {exc})"
+        ) from None
+    version = state.get("format_version") if isinstance(state, dict) else None
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {version!r}, expected {FORMAT_VERSION}")
+    return state
+
+
+def load_model(path: Path, map_location: str | torch.device = "cpu", ema: bool = True):
+    """Rebuild a family from its checkpoint alone (no params file needed).
+
+    Returns the model in eval mode with EMA weights (or raw weights if `ema=False`).
+    """
+    from genforge.config import ModelsConfig
+    from genforge.models import build
+
+    state = load_checkpoint(path, map_location)
+    args = state["model_args"]
+    family = state["family"]
+    cfg = type(ModelsConfig().family(family)).model_validate(args["cfg"])
+    model = build(family, cfg, tuple(args["image_shape"]), args["num_classes"])
+    weights = state["ema"] if ema else state["model"]
+    model.load_state_dict(weights)
+    return model.to(map_location).eval()
