@@ -40,8 +40,16 @@ class ShapesConfig(Section):
     colours: list[Literal["red", "green", "blue", "yellow", "magenta", "cyan", "white"]] = Field(
         default=["red", "green", "blue"], min_length=1
     )
-    per_class: PosInt = 200
+    per_class: Annotated[int, Field(ge=2)] = 200
     canvas: Annotated[int, Field(ge=8, le=256)] = 32
+
+    @model_validator(mode="after")
+    def _unique(self) -> ShapesConfig:
+        for key in ("shapes", "colours"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise ValueError(f"data.shapes.{key} has duplicates: {values}")
+        return self
 
 
 class DataConfig(Section):
@@ -50,7 +58,7 @@ class DataConfig(Section):
     image_size: Annotated[int, Field(ge=4, le=256)] = 16
     channels: Literal[1, 3] = 1
     test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
-    max_per_class: PosInt | None = None
+    max_per_class: Annotated[int, Field(ge=2)] | None = None  # the split needs >= 2 per class
     seed: NonNegInt = 0
     shapes: ShapesConfig = ShapesConfig()
 
@@ -89,6 +97,7 @@ class GanConfig(FamilyConfig):
     loss: Literal["non_saturating", "hinge"] = "hinge"
     spectral_norm: bool = True
     beta1: Fraction = 0.0
+    beta2: Fraction = 0.9
     d_steps: PosInt = 1
 
 
