@@ -5,10 +5,8 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import pytest
 
 from genforge.config import ShapesConfig
-from genforge.data import DataError
 from genforge.data.shapes import COLOURS, draw_shape, make_shapes
 
 ALL_SHAPES = ["circle", "square", "triangle", "cross", "ring"]
@@ -57,8 +55,3 @@ def test_shapes_with_the_same_pose_draw_different_masks():
     for a, b in itertools.combinations(ALL_SHAPES, 2):
         iou = (masks[a] & masks[b]).sum() / (masks[a] | masks[b]).sum()
         assert iou < 0.85, f"{a} and {b} overlap too much (IoU {iou:.2f})"
-
-
-def test_duplicate_colours_are_refused_by_key():
-    with pytest.raises(DataError, match=r"data\.shapes\.colours: has duplicates"):
-        make_shapes(_cfg(colours=["red", "red"]), seed=0)
