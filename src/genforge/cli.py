@@ -34,7 +34,7 @@ def cmd_prepare(params: Params, args: argparse.Namespace) -> None:
     counts = meta["counts"]
     print(
         f"prepared {meta['source']}: train {counts['train']}, test {counts['test']} images "
-        f"of shape {meta['shape']}, {meta['num_classes']} classes -> {PREPARED_DIR}"
+        f"of shape {meta['image_shape']}, {meta['num_classes']} classes -> {PREPARED_DIR}"
     )
 
 

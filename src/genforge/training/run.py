@@ -66,7 +66,7 @@ def train_family(
             "cfg": cfg.model_dump(),
             "image_shape": list(image_shape),
             "num_classes": meta["num_classes"],
-            "class_names": meta["classes"],
+            "class_names": meta["class_names"],
         },
         "data_hash": meta["content_hash"],
         "fingerprint": fingerprint(params, family, meta["content_hash"]),
