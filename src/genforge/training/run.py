@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from genforge.data.prepare import load_meta, load_prepared
 
 from genforge.config import Params
+from genforge.data.prepare import load_meta, load_prepared
 from genforge.images import grid_image
 from genforge.models import build
 from genforge.training.distributed import init_from_env
@@ -68,8 +68,8 @@ def train_family(
             "num_classes": meta["num_classes"],
             "class_names": meta["class_names"],
         },
-        "data_hash": meta["content_hash"],
-        "fingerprint": fingerprint(params, family, meta["content_hash"]),
+        "data_hash": meta["sha256"],
+        "fingerprint": fingerprint(params, family, meta["sha256"]),
     }
     trainer = Trainer(
         model,

@@ -8,6 +8,7 @@ checkpoints and resume, NaN stops, progress and the JSON-lines step log.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -88,6 +89,15 @@ def batches(
         idx = perm[k * global_bs : (k + 1) * global_bs][dist_info.rank :: world]
         yield x[idx], y[idx]
         step += 1
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 over the weights in key order: equal digests mean identical models."""
+    h = hashlib.sha256()
+    for key, tensor in model.state_dict().items():
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 class Trainer:
@@ -266,6 +276,7 @@ class Trainer:
             ),
             "device": self.device.type,
             "world_size": self.dist.world_size,
+            "weights_sha256": weights_digest(self.model),
         }
         self._call("on_end", summary)
         return summary

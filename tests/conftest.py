@@ -1,0 +1,80 @@
+"""Fixtures shared across the suite: tiny params and a tiny prepared dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genforge.config import ModelsConfig, Params, validate
+
+# Telemetry off for everything a test starts.
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+# Size knobs shrunk for tests, applied where a family has them.
+TINY_KNOBS = {
+    "steps": 6,
+    "batch_size": 8,
+    "z_dim": 8,
+    "base_channels": 8,
+    "hidden": 8,
+    "channels": 8,
+    "width": 8,
+    "layers": 2,
+    "timesteps": 20,
+    "sample_steps": 5,
+}
+
+
+def tiny_family(family: str, **overrides: Any) -> dict[str, Any]:
+    """A family params section with every size knob it has shrunk to test scale."""
+    fields = type(ModelsConfig().family(family)).model_fields
+    section = {k: v for k, v in TINY_KNOBS.items() if k in fields}
+    section.update(overrides)
+    return section
+
+
+def tiny_params(families: list[str], tmp: Path | None = None, **sections: Any) -> Params:
+    """Params for a tiny shapes dataset (8x8 RGB, 4 classes) and the given families."""
+    raw: dict[str, Any] = {
+        "data": {
+            "source": "shapes",
+            "image_size": 8,
+            "channels": 3,
+            "shapes": {
+                "shapes": ["circle", "square"],
+                "colours": ["red", "blue"],
+                "per_class": 12,
+                "canvas": 16,
+            },
+        },
+        "models": {"families": families, **{f: tiny_family(f) for f in families}},
+        "train": {
+            "device": "cpu",
+            "checkpoint_every": 3,
+            "log_every": 1,
+            "sample_every": 1000,
+            "ema_decay": 0.9,
+        },
+    }
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value}
+    return validate(raw)
+
+
+@pytest.fixture
+def prepared_dir(tmp_path_factory) -> Path:
+    """data/prepared for the tiny shapes dataset, built once per test session."""
+    from genforge.data.ingest import ingest
+    from genforge.data.prepare import prepare
+
+    root = tmp_path_factory.getbasetemp() / "tiny-data"
+    if not (root / "prepared" / "meta.json").is_file():
+        params = tiny_params(["vae"])
+        ingest(params.data, root / "raw")
+        prepare(params.data, root / "raw", root / "prepared")
+    return root / "prepared"

@@ -1,0 +1,110 @@
+"""The trainer over every registered family: determinism, resume, NaN stops, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tests.conftest import tiny_params
+
+from genforge.models import REGISTRY
+from genforge.training.checkpoint import load_checkpoint, load_model
+from genforge.training.run import train_family
+from genforge.training.trainer import TrainingDiverged
+
+FAMILIES = sorted(REGISTRY)
+
+
+class StopAt:
+    """Simulates a crash: raises after `step` updates (after any checkpoint at that step)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step(self, step, record):
+        if step == self.step:
+            raise KeyboardInterrupt(f"killed at step {step}")
+
+
+def weights(path):
+    state = load_checkpoint(path)
+    return state["model"], state["ema"], state["step"]
+
+
+def assert_same(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_resume_after_a_crash_equals_uninterrupted(family, prepared_dir, tmp_path):
+    params = tiny_params([family])
+    whole = tmp_path / "whole"
+    train_family(params, family, prepared_dir, whole, progress=False)
+
+    crashed = tmp_path / "crashed"
+    with pytest.raises(KeyboardInterrupt):
+        # checkpoint_every=3: the crash at step 5 loses steps 4-5
+        train_family(params, family, prepared_dir, crashed, callbacks=[StopAt(5)], progress=False)
+    assert load_checkpoint(crashed / "checkpoint.pt")["step"] == 3
+    summary = train_family(params, family, prepared_dir, crashed, progress=False)
+    assert summary["resumed_from"] == 3
+
+    m1, e1, s1 = weights(whole / "checkpoint.pt")
+    m2, e2, s2 = weights(crashed / "checkpoint.pt")
+    assert s1 == s2 == params.models.family(family).steps
+    assert_same(m1, m2)
+    assert_same(e1, e2)
+    log = [json.loads(ln) for ln in (crashed / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, s1 + 1))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_outputs_and_checkpoint_round_trip(family, prepared_dir, tmp_path):
+    params = tiny_params([family])
+    out = tmp_path / family
+    summary = train_family(params, family, prepared_dir, out, progress=False)
+    assert {p.name for p in out.iterdir()} == {
+        "checkpoint.pt",
+        "train_log.jsonl",
+        "samples.png",
+        "train_summary.json",
+    }
+    assert summary["params"] >= summary["generator_params"] > 0
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["family"] == family and state["format_version"] == 1
+    assert {"model", "ema", "optimizers", "rng", "model_args", "step"} <= state.keys()
+    # The checkpoint alone rebuilds the model (no params file), with the EMA weights.
+    model = load_model(out / "checkpoint.pt")
+    g = torch.Generator().manual_seed(3)
+    images = model.sample(4, generator=g)
+    assert images.dtype == torch.uint8 and images.shape == (4, 3, 8, 8)
+
+
+def test_changed_params_do_not_resume_a_stale_checkpoint(prepared_dir, tmp_path):
+    family = FAMILIES[0]
+    train_family(tiny_params([family]), family, prepared_dir, tmp_path, progress=False)
+    changed = tiny_params([family], train={"seed": 7})
+    summary = train_family(changed, family, prepared_dir, tmp_path, progress=False)
+    assert summary["resumed_from"] == 0
+
+
+def test_nan_loss_stops_with_family_and_step_and_keeps_last_checkpoint(
+    prepared_dir, tmp_path, monkeypatch
+):
+    family = FAMILIES[0]
+    cls = REGISTRY[family]
+    real_step, calls = cls.training_step, {"n": 0}
+
+    def poisoned(self, x, y, opt):
+        calls["n"] += 1
+        losses = real_step(self, x, y, opt)
+        return {k: float("nan") for k in losses} if calls["n"] == 5 else losses
+
+    monkeypatch.setattr(cls, "training_step", poisoned)
+    with pytest.raises(TrainingDiverged, match=rf"{family}: loss .*=nan at step 5; the last good"):
+        train_family(tiny_params([family]), family, prepared_dir, tmp_path, progress=False)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 3
+    assert not list(tmp_path.glob(".*tmp*"))
