@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,7 +49,6 @@ class Callback(Protocol):
 class TrainState:
     step: int = 0
     seconds: float = 0.0  # training wall time accumulated over resumes
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 def pick_device(choice: str) -> torch.device:
@@ -250,7 +249,6 @@ class Trainer:
                         "images_per_s": window_n / max(now - window_t, 1e-9),
                     }
                     window_t, window_n = now, 0
-                    self.state.history.append(record)
                     if log:
                         log.write(json.dumps(record) + "\n")
                         log.flush()
