@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from genforge.config import ModelsConfig, Params, validate
 
@@ -14,6 +15,11 @@ from genforge.config import ModelsConfig, Params, validate
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+# Tiny models run fastest on one thread, and CI's 2 cores are shared with the
+# servers and subprocesses some tests start: oversubscribed OpenMP threads spin.
+torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # Size knobs shrunk for tests, applied where a family has them.
 TINY_KNOBS = {

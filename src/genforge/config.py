@@ -109,10 +109,15 @@ class VaeConfig(FamilyConfig):
 
 class DiffusionConfig(FamilyConfig):
     base_channels: PosInt = 32
+    channel_mults: list[PosInt] = Field(default=[1, 2, 2], min_length=1, max_length=5)
+    num_res_blocks: PosInt = 1
+    attention: bool = True  # self-attention at the lowest resolution
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     timesteps: Annotated[int, Field(ge=10)] = 1000
     schedule: Literal["linear", "cosine"] = "cosine"
     sampler: Literal["ddim", "ancestral"] = "ddim"
     sample_steps: PosInt = 50
+    eta: Fraction = 0.0  # DDIM stochasticity; "ancestral" always uses 1
     guidance_scale: Annotated[float, Field(ge=0)] = 0.0
     cond_drop_prob: Fraction = 0.1
 
@@ -123,6 +128,11 @@ class DiffusionConfig(FamilyConfig):
                 f"models.diffusion.sample_steps ({self.sample_steps}) must be <= "
                 f"models.diffusion.timesteps ({self.timesteps})"
             )
+        if self.guidance_scale > 0 and not (self.conditional and self.cond_drop_prob > 0):
+            raise ValueError(
+                f"models.diffusion.guidance_scale ({self.guidance_scale}) > 0 needs conditional: true and "
+                f"cond_drop_prob > 0 (got {self.conditional}, {self.cond_drop_prob})"
+            )
         return self
 
 
@@ -130,6 +140,15 @@ class PixelCnnConfig(FamilyConfig):
     levels: Annotated[int, Field(ge=2, le=256)] = 16
     hidden: PosInt = 64
     layers: PosInt = 8
+    first_kernel: PosInt = 7  # odd; the first (centre-masked) layer
+    kernel: PosInt = 3  # odd; the other gated layers
+
+    @model_validator(mode="after")
+    def _odd_kernels(self) -> PixelCnnConfig:
+        for key in ("first_kernel", "kernel"):
+            if getattr(self, key) % 2 == 0:
+                raise ValueError(f"models.pixelcnn.{key} must be odd, got {getattr(self, key)}")
+        return self
 
 
 class VaeGanConfig(FamilyConfig):

@@ -6,8 +6,17 @@ A new family is one module subclassing `GenerativeModel` plus one line here.
 from __future__ import annotations
 
 from genforge.models.base import GenerativeModel, Optimizers
+from genforge.models.diffusion import Diffusion
+from genforge.models.gan import Gan
+from genforge.models.pixelcnn import PixelCnn
+from genforge.models.vae import Vae
 
-REGISTRY: dict[str, type[GenerativeModel]] = {}
+REGISTRY: dict[str, type[GenerativeModel]] = {
+    "gan": Gan,
+    "vae": Vae,
+    "diffusion": Diffusion,
+    "pixelcnn": PixelCnn,
+}
 
 
 def build(family: str, cfg, image_shape: tuple[int, int, int], num_classes: int) -> GenerativeModel:

@@ -1,0 +1,39 @@
+"""Small helpers every family shares: label checks, the sampling context, the Gaussian KL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+
+def check_labels(y: Tensor, num_classes: int) -> None:
+    """Raise a ValueError naming the culprit when training labels are out of range."""
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(
+            f"labels must be in [0, {num_classes - 1}], got min {int(y.min())}, max {int(y.max())}"
+        )
+
+
+@contextmanager
+def sampling(module: nn.Module) -> Iterator[None]:
+    """Eval mode and no autograd for the duration; the previous train/eval mode is restored."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        module.train(was_training)
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per sample in nats (Kingma & Welling 2013, app. B)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)  # (B,)
+
+
+def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
+    """z = mu + sigma * eps, the reparameterisation trick (arXiv 1312.6114 eq. 10)."""
+    return mu + torch.randn_like(mu) * (0.5 * logvar).exp()

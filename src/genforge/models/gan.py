@@ -1,0 +1,102 @@
+"""DCGAN-style GAN with hinge or non-saturating loss, optional spectral norm and a
+projection discriminator for class conditioning.
+
+Update order per batch: `d_steps` discriminator updates on fresh noise, then one
+generator update (Goodfellow et al. 2014, Alg. 1).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from genforge.config import GanConfig
+from genforge.models.base import GenerativeModel, Optimizers, to_uint8
+from genforge.models.common import check_labels, sampling
+from genforge.models.nets import ConvGenerator, Discriminator
+
+
+def discriminator_loss(kind: str, real: Tensor, fake: Tensor) -> Tensor:
+    """D loss from real and fake logits (B,)."""
+    if kind == "hinge":
+        # Lim & Ye 2017 (arXiv 1705.02894); Miyato et al. 2018 eq. 16
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+    if kind == "non_saturating":
+        # -log sigmoid(D(x)) - log(1 - sigmoid(D(G(z)))), Goodfellow et al. 2014 eq. 1
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    raise ValueError(f"unknown gan loss {kind!r}; allowed: 'hinge', 'non_saturating'")
+
+
+def generator_loss(kind: str, fake: Tensor) -> Tensor:
+    """G loss from fake logits (B,)."""
+    if kind == "hinge":
+        return -fake.mean()
+    if kind == "non_saturating":
+        # maximise log D(G(z)) instead of minimising log(1 - D(G(z))), Goodfellow et al. 2014 §3
+        return F.softplus(-fake).mean()
+    raise ValueError(f"unknown gan loss {kind!r}; allowed: 'hinge', 'non_saturating'")
+
+
+class Gan(GenerativeModel):
+    """Generator G(z, y) and discriminator D(x, y); optimizers "d" and "g"."""
+
+    family = "gan"
+
+    def __init__(self, cfg: GanConfig, image_shape: tuple[int, int, int], num_classes: int):
+        super().__init__(cfg, image_shape, num_classes)
+        if cfg.loss not in ("hinge", "non_saturating"):
+            raise ValueError(f"gan.loss must be 'hinge' or 'non_saturating', got {cfg.loss!r}")
+        c, h, w = self.image_shape
+        k = num_classes if cfg.conditional else 0
+        self.generator = ConvGenerator(cfg.z_dim, c, (h, w), cfg.base_channels, num_classes=k)
+        self.discriminator = Discriminator(
+            c, (h, w), cfg.base_channels, num_classes=k, sn=cfg.spectral_norm
+        )
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        betas = (self.cfg.beta1, self.cfg.beta2)
+        return {
+            "d": torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.lr, betas=betas),
+            "g": torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr, betas=betas),
+        }
+
+    def generate(self, z: Tensor, y: Tensor | None) -> Tensor:
+        return torch.tanh(self.generator(z, y))  # (B, C, H, W) in [-1, 1]
+
+    def training_step(self, x: Tensor, y: Tensor, opt: Optimizers) -> dict[str, float]:
+        if self.cfg.conditional:
+            check_labels(y, self.num_classes)
+        else:
+            y = None
+        b = x.shape[0]
+        for _ in range(self.cfg.d_steps):
+            fake = self.generate(torch.randn(b, self.cfg.z_dim, device=x.device), y)
+            # One D pass over real and fake together: faster than two on CPU.
+            logits, _ = self.discriminator(
+                torch.cat([x, fake.detach()]), None if y is None else torch.cat([y, y])
+            )
+            real_logit, fake_logit = logits.chunk(2)  # (B,) each
+            loss_d = discriminator_loss(self.cfg.loss, real_logit, fake_logit)
+            opt.step("d", loss_d)
+        # The last fake batch is reused for G: its graph through G is still intact.
+        fake_logit, _ = self.discriminator(fake, y)
+        loss_g = generator_loss(self.cfg.loss, fake_logit)
+        opt.step("g", loss_g)
+        return {
+            "loss_d": loss_d.item(),
+            "loss_g": loss_g.item(),
+            "d_real": real_logit.mean().item(),
+            "d_fake": fake_logit.mean().item(),
+        }
+
+    def sample(
+        self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        labels = self.default_labels(n, labels)
+        z = self.randn(n, self.cfg.z_dim, generator=generator)  # (n, z_dim)
+        with sampling(self):
+            return to_uint8(self.generate(z, labels))
+
+    def generator_parameters(self) -> int:
+        return sum(p.numel() for p in self.generator.parameters())

@@ -1,0 +1,187 @@
+"""Convolutional building blocks shared by the GAN, VAE and VAE-GAN families.
+
+The networks adapt to the image size: they halve the resolution while it stays even
+and at least 4 pixels (16 -> 8 -> 4, 28 -> 14 -> 7, 8 -> 4), so one definition
+serves 8x8 to 32x32 images with 1 or 3 channels. No BatchNorm anywhere: the
+trainer's EMA copy (`AveragedModel`) averages parameters, not running statistics,
+and a BatchNorm generator would sample from stale statistics in eval mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm as _sn
+
+
+def down_levels(height: int, width: int, max_levels: int = 3, min_size: int = 4) -> int:
+    """How many exact 2x downsamplings (height, width) allow while staying >= `min_size`."""
+    levels = 0
+    while (
+        levels < max_levels
+        and height % 2 == 0
+        and width % 2 == 0
+        and min(height, width) // 2 >= min_size
+    ):
+        height, width, levels = height // 2, width // 2, levels + 1
+    return levels
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with up to 8 groups that divide `channels` (works for tiny test widths)."""
+    return nn.GroupNorm(math.gcd(8, channels), channels)
+
+
+def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018, arXiv 1802.05957) when `enabled`."""
+    return _sn(module) if enabled else module
+
+
+class ConvGenerator(nn.Module):
+    """DCGAN-style generator (Radford et al. 2015, arXiv 1511.06434): z -> image.
+
+    A linear layer maps z (plus a label embedding when conditional) to a small feature
+    map, then stride-2 transposed convolutions double the resolution, halving the
+    width each time, and a 3x3 convolution gives `out_channels` raw outputs (no
+    squashing; the family decides between tanh and a likelihood's parameters).
+
+    Args:
+        z_dim: latent size.
+        out_channels: output channels (C for images, 2C for mean and log-scale).
+        image_hw: (H, W) of the output.
+        base_channels: width at full resolution; doubles per downsampling level.
+        num_classes: > 0 adds a label embedding concatenated to z.
+    """
+
+    def __init__(
+        self,
+        z_dim: int,
+        out_channels: int,
+        image_hw: tuple[int, int],
+        base_channels: int,
+        num_classes: int = 0,
+    ):
+        super().__init__()
+        h, w = image_hw
+        self.levels = down_levels(h, w)
+        self.h0, self.w0 = h >> self.levels, w >> self.levels
+        self.c0 = base_channels * 2**self.levels
+        self.embed = nn.Embedding(num_classes, z_dim) if num_classes > 0 else None
+        in_dim = z_dim * (2 if self.embed is not None else 1)
+        self.fc = nn.Linear(in_dim, self.c0 * self.h0 * self.w0)
+        layers: list[nn.Module] = [group_norm(self.c0), nn.ReLU()]
+        ch = self.c0
+        for _ in range(self.levels):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), group_norm(ch // 2), nn.ReLU()]
+            ch //= 2
+        layers.append(nn.Conv2d(ch, out_channels, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("this generator is conditional: labels are required")
+            z = torch.cat([z, self.embed(y)], dim=1)  # (B, 2 * z_dim)
+        h = self.fc(z).view(-1, self.c0, self.h0, self.w0)  # (B, c0, h0, w0)
+        return self.net(h)  # (B, out_channels, H, W)
+
+
+class ConvTrunk(nn.Module):
+    """Image -> feature map: a 3x3 stem, then stride-2 4x4 convolutions doubling width.
+
+    Shared by the discriminators and the encoders. LeakyReLU(0.2) as in DCGAN;
+    spectral normalisation on every layer when `sn`; GroupNorm when `norm`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_hw: tuple[int, int],
+        base_channels: int,
+        sn: bool = False,
+        norm: bool = False,
+    ):
+        super().__init__()
+        h, w = image_hw
+        self.levels = down_levels(h, w)
+        self.out_hw = (h >> self.levels, w >> self.levels)
+        self.out_channels = base_channels * 2**self.levels
+        layers: list[nn.Module] = [
+            maybe_sn(nn.Conv2d(in_channels, base_channels, 3, padding=1), sn),
+            nn.LeakyReLU(0.2),
+        ]
+        ch = base_channels
+        for _ in range(self.levels):
+            layers.append(maybe_sn(nn.Conv2d(ch, ch * 2, 4, 2, 1), sn))
+            if norm:
+                layers.append(group_norm(ch * 2))
+            layers.append(nn.LeakyReLU(0.2))
+            ch *= 2
+        # One more 3x3 at the lowest resolution: the hidden layer VAE-GAN compares on.
+        layers.append(maybe_sn(nn.Conv2d(ch, ch, 3, padding=1), sn))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)  # (B, out_channels, h0, w0), pre-activation
+
+
+class Discriminator(nn.Module):
+    """Conv discriminator with an optional projection head (Miyato & Koyama 2018).
+
+    Returns the logit and the hidden feature map (used by VAE-GAN's feature loss).
+    Projection: logit = psi(phi(x)) + <embed(y), phi(x)>, arXiv 1802.05637 eq. 3.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_hw: tuple[int, int],
+        base_channels: int,
+        num_classes: int = 0,
+        sn: bool = True,
+    ):
+        super().__init__()
+        self.trunk = ConvTrunk(in_channels, image_hw, base_channels, sn=sn)
+        ch = self.trunk.out_channels
+        self.act = nn.LeakyReLU(0.2)
+        self.head = maybe_sn(nn.Linear(ch, 1), sn)
+        self.embed = maybe_sn(nn.Embedding(num_classes, ch), sn) if num_classes > 0 else None
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        feats = self.trunk(x)  # (B, ch, h0, w0)
+        h = self.act(feats).sum(dim=(2, 3))  # (B, ch), global sum pooling as in SNGAN
+        logit = self.head(h).squeeze(1)  # (B,)
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("this discriminator is conditional: labels are required")
+            logit = logit + (self.embed(y) * h).sum(dim=1)
+        return logit, feats
+
+
+class GaussianEncoder(nn.Module):
+    """q(z | x, y): conv trunk -> (mu, logvar); a label embedding joins the flat features."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_hw: tuple[int, int],
+        base_channels: int,
+        z_dim: int,
+        num_classes: int = 0,
+    ):
+        super().__init__()
+        self.trunk = ConvTrunk(in_channels, image_hw, base_channels, norm=True)
+        flat = self.trunk.out_channels * self.trunk.out_hw[0] * self.trunk.out_hw[1]
+        self.embed = nn.Embedding(num_classes, 64) if num_classes > 0 else None
+        self.fc = nn.Linear(flat + (64 if self.embed is not None else 0), 2 * z_dim)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        h = torch.flatten(nn.functional.leaky_relu(self.trunk(x), 0.2), 1)  # (B, flat)
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("this encoder is conditional: labels are required")
+            h = torch.cat([h, self.embed(y)], dim=1)
+        mu, logvar = self.fc(h).chunk(2, dim=1)  # (B, z_dim) each
+        return mu, logvar.clamp(-12.0, 8.0)
