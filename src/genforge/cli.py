@@ -24,7 +24,10 @@ def cmd_ingest(params: Params, args: argparse.Namespace) -> None:
     from genforge.data.ingest import ingest
 
     summary = ingest(params.data, RAW_DIR)
-    print(f"ingested {params.data.source} into {RAW_DIR}: {summary}")
+    print(
+        f"ingested {summary['images']} images of {summary['classes']} classes "
+        f"({params.data.source}) into {RAW_DIR}"
+    )
 
 
 def cmd_prepare(params: Params, args: argparse.Namespace) -> None:
