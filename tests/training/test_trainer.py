@@ -108,3 +108,25 @@ def test_nan_loss_stops_with_family_and_step_and_keeps_last_checkpoint(
         train_family(tiny_params([family]), family, prepared_dir, tmp_path, progress=False)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 3
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_callbacks_get_steps_samples_and_the_summary(prepared_dir, tmp_path):
+    family = FAMILIES[0]
+    seen = {"steps": [], "samples": [], "end": None}
+
+    class Recorder:
+        def on_step(self, step, record):
+            seen["steps"].append(step)
+
+        def on_samples(self, step, images):
+            seen["samples"].append((step, images.dtype, images.shape[0]))
+
+        def on_end(self, summary):
+            seen["end"] = summary
+
+    params = tiny_params([family], train={"sample_every": 2})
+    train_family(params, family, prepared_dir, tmp_path, callbacks=[Recorder()], progress=False)
+    assert seen["steps"] == list(range(1, 7))
+    assert [s[0] for s in seen["samples"]] == [2, 4]
+    assert all(s[1] == torch.uint8 and s[2] > 0 for s in seen["samples"])
+    assert seen["end"]["steps"] == 6 and seen["end"]["family"] == family

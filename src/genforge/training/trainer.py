@@ -254,7 +254,8 @@ class Trainer:
                         log.flush()
                     bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k != "step"})
                     self._call("on_step", step, record)
-                if step % self.cfg.sample_every == 0 and step < self.steps:
+                wants_samples = any(hasattr(cb, "on_samples") for cb in self.callbacks)
+                if wants_samples and step % self.cfg.sample_every == 0 and step < self.steps:
                     self._call("on_samples", step, self.sample_grid())
                 if step % self.cfg.checkpoint_every == 0 or step == self.steps:
                     self.save()
