@@ -130,3 +130,20 @@ def test_callbacks_get_steps_samples_and_the_summary(prepared_dir, tmp_path):
     assert [s[0] for s in seen["samples"]] == [2, 4]
     assert all(s[1] == torch.uint8 and s[2] > 0 for s in seen["samples"])
     assert seen["end"]["steps"] == 6 and seen["end"]["family"] == family
+
+
+def test_ema_forgets_the_random_initialisation_in_short_runs():
+    """After 1,000 updates towards a constant, the EMA must be close to it (warm-up)."""
+    from torch.optim.swa_utils import AveragedModel
+
+    from genforge.training.trainer import ema_with_warmup
+
+    net = torch.nn.Linear(4, 4)
+    ema = AveragedModel(net, multi_avg_fn=ema_with_warmup(0.999), use_buffers=True)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(1.0)
+    for _ in range(1000):
+        ema.update_parameters(net)
+    worst = max((p - 1).abs().max().item() for p in ema.module.parameters())
+    assert worst < 0.05  # a fixed 0.999 decay would leave ~37 % of the init here

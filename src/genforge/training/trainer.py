@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from genforge.config import TrainConfig
@@ -90,6 +90,26 @@ def batches(
         step += 1
 
 
+def ema_with_warmup(decay: float):
+    """A `multi_avg_fn` for AveragedModel: EMA whose decay ramps up as min(decay, (1+n)/(10+n)).
+
+    With a fixed decay of 0.999, a 1,000-step run would still keep 0.999**1000 = 37 %
+    of its random initial weights in the EMA, and its samples are noise; the ramp
+    (as in TensorFlow's ExponentialMovingAverage with num_updates) forgets the
+    initialisation early and reaches `decay` after a few thousand updates.
+    """
+
+    def update(ema_params, params, num_averaged):
+        if not torch.is_floating_point(ema_params[0]):  # e.g. BatchNorm's step counter
+            torch._foreach_copy_(ema_params, params)
+            return
+        n = float(num_averaged)
+        d = min(decay, (1 + n) / (10 + n))
+        torch._foreach_lerp_(ema_params, params, 1 - d)
+
+    return update
+
+
 def weights_digest(model: torch.nn.Module) -> str:
     """sha256 over the weights in key order: equal digests mean identical models."""
     h = hashlib.sha256()
@@ -136,7 +156,7 @@ class Trainer:
         sync_module(self.model, self.dist.world_size)
         # EMA with torch's own AveragedModel; sampling always uses the EMA copy.
         self.ema = AveragedModel(
-            self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
+            self.model, multi_avg_fn=ema_with_warmup(cfg.ema_decay), use_buffers=True
         )
         self.opt = Optimizers(
             self.model.configure_optimizers(), cfg.grad_clip, self.dist.world_size
