@@ -147,3 +147,13 @@ def test_ema_forgets_the_random_initialisation_in_short_runs():
         ema.update_parameters(net)
     worst = max((p - 1).abs().max().item() for p in ema.module.parameters())
     assert worst < 0.05  # a fixed 0.999 decay would leave ~37 % of the init here
+
+
+def test_changed_code_does_not_resume_a_finished_checkpoint(prepared_dir, tmp_path, monkeypatch):
+    from genforge.training import run
+
+    family = FAMILIES[0]
+    train_family(tiny_params([family]), family, prepared_dir, tmp_path, progress=False)
+    monkeypatch.setattr(run, "code_hash", lambda: "other code")
+    summary = train_family(tiny_params([family]), family, prepared_dir, tmp_path, progress=False)
+    assert summary["resumed_from"] == 0

@@ -25,13 +25,28 @@ SUMMARY = "train_summary.json"
 GRID = "samples.png"
 
 
+def code_hash() -> str:
+    """sha256 of the model and trainer sources: a checkpoint from other code never resumes."""
+    root = Path(__file__).parents[1]  # src/genforge
+    h = hashlib.sha256()
+    for path in sorted([*root.glob("models/*.py"), *root.glob("training/*.py")]):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def fingerprint(params: Params, family: str, data_hash: str) -> str:
-    """What a resumable checkpoint must match: the family's params, train params and data."""
+    """What a resumable checkpoint must match: family and train params, data and code.
+
+    DVC reruns a stage when any of these change, and `models/<family>` persists
+    across reruns, so a finished checkpoint must not be mistaken for this run's.
+    """
     blob = json.dumps(
         {
             "family": params.models.family(family).model_dump(),
             "train": params.train.model_dump(),
             "data": data_hash,
+            "code": code_hash(),
         },
         sort_keys=True,
     )
