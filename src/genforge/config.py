@@ -154,8 +154,10 @@ class PixelCnnConfig(FamilyConfig):
 class VaeGanConfig(FamilyConfig):
     z_dim: PosInt = 32
     base_channels: PosInt = 32
-    beta: PosFloat = 1.0
+    beta: PosFloat = 1.0  # weight of the KL (prior) term for the encoder
     gamma: PosFloat = 1.0  # weight of the feature-reconstruction term for the decoder
+    spectral_norm: bool = True  # on the discriminator
+    beta1: Fraction = 0.5  # Adam beta1 of all three optimizers
 
 
 class ModelsConfig(Section):

@@ -1,100 +1,169 @@
-"""One contract every registered family must meet (tiny configs, CPU)."""
+"""One contract, every registered family: what the trainer, evaluation and serving rely on.
+
+Tiny configs on 8x8 images keep the whole module well under a minute on a CPU.
+"""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
 import torch
-from tests.conftest import tiny_family
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from genforge.config import ModelsConfig
-from genforge.models import REGISTRY, Optimizers, build
+from genforge.config import DiffusionConfig, GanConfig, PixelCnnConfig, VaeConfig, VaeGanConfig
+from genforge.models import REGISTRY, GenerativeModel, Optimizers, build
 
-FAMILIES = sorted(REGISTRY)
 SHAPE = (1, 8, 8)
+CLASSES = 3
+
+# Tiny, fast configs; learning rates are high so the conditional test learns in few steps.
+TINY = {
+    "gan": GanConfig(z_dim=8, base_channels=8, lr=2e-3, beta1=0.5),
+    "vae": VaeConfig(z_dim=4, base_channels=8, lr=1e-2),
+    "diffusion": DiffusionConfig(
+        base_channels=16,
+        channel_mults=[1, 2],
+        timesteps=50,
+        sampler="ancestral",
+        sample_steps=10,
+        lr=3e-3,
+    ),
+    "pixelcnn": PixelCnnConfig(hidden=8, layers=2, levels=4, first_kernel=3, lr=1e-2),
+    "vaegan": VaeGanConfig(z_dim=4, base_channels=8, lr=2e-3),
+}
+# Updates that make the conditional test pass for every seed tried (6 seeds, margin >= 79).
+COND_STEPS = {"gan": 200, "vae": 150, "diffusion": 150, "pixelcnn": 100, "vaegan": 300}
+LIKELIHOOD = {"vae", "pixelcnn"}
+FAMILIES = sorted(REGISTRY)
 
 
-def make(family: str, conditional: bool = False, seed: int = 0, **overrides):
-    cfg_cls = type(ModelsConfig().family(family))
-    cfg = cfg_cls.model_validate(tiny_family(family, conditional=conditional, **overrides))
+def make(family: str, conditional: bool = True, shape=SHAPE, classes=CLASSES, **over):
+    cfg = TINY[family].model_copy(update={"conditional": conditional, **over})
+    return build(family, cfg, shape, classes)
+
+
+def batch(n: int = 8, shape=SHAPE, classes: int = CLASSES, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, *shape), generator=g).float() / 127.5 - 1  # 8-bit grid
+    return x, torch.randint(0, classes, (n,), generator=g)
+
+
+def train(model: GenerativeModel, x, y, steps: int, seed: int = 0) -> list[dict[str, float]]:
     torch.manual_seed(seed)
-    return build(family, cfg, SHAPE, num_classes=2)
-
-
-def two_class_batch(n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class 0 all dark, class 1 all bright: trivially separable, in [-1, 1]."""
-    y = torch.arange(n) % 2
-    x = torch.where(y[:, None, None, None] == 1, 0.8, -0.8).expand(n, *SHAPE).clone()
-    return x + 0.05 * torch.randn_like(x), y
-
-
-def train(model, steps: int) -> list[dict[str, float]]:
     opt = Optimizers(model.configure_optimizers(), grad_clip=1.0)
-    return [model.training_step(*two_class_batch(), opt) for _ in range(steps)]
+    return [model.training_step(x, y, opt) for _ in range(steps)]
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_samples_are_uint8_of_the_right_shape_and_seeded(family):
-    model = make(family)
-    a = model.sample(5, generator=torch.Generator().manual_seed(1))
-    b = model.sample(5, generator=torch.Generator().manual_seed(1))
-    c = model.sample(5, generator=torch.Generator().manual_seed(2))
-    assert a.dtype == torch.uint8 and a.shape == (5, *SHAPE) and a.device.type == "cpu"
+@pytest.fixture(scope="module", params=FAMILIES)
+def trained(request) -> GenerativeModel:
+    """Each family, conditional, after a few updates (so samples are not degenerate)."""
+    model = make(request.param)
+    x, y = batch()
+    train(model, x, y, steps=3)
+    return model
+
+
+def test_every_config_family_is_registered():
+    assert set(FAMILIES) == set(TINY)
+    for name, cls in REGISTRY.items():
+        assert cls.family == name
+
+
+def test_sample_shape_dtype_range_and_mode(trained):
+    assert trained.training
+    s = trained.sample(5, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (5, *SHAPE) and s.dtype == torch.uint8 and s.device.type == "cpu"
+    assert trained.training, "sample() must restore train mode"
+
+
+def test_samples_are_deterministic_under_a_seed(trained):
+    a = trained.sample(4, generator=torch.Generator().manual_seed(7))
+    b = trained.sample(4, generator=torch.Generator().manual_seed(7))
+    c = trained.sample(4, generator=torch.Generator().manual_seed(8))
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
-    assert model.training, "sampling must restore train mode"
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_losses_are_finite_floats(family):
-    for losses in train(make(family), 3):
-        assert losses and all(isinstance(v, float) and math.isfinite(v) for v in losses.values())
+def test_losses_are_finite_python_floats():
+    for family in FAMILIES:
+        for conditional in (False, True):
+            model = make(family, conditional=conditional)
+            logs = train(model, *batch(), steps=2)
+            for log in logs:
+                assert log and all(type(v) is float and math.isfinite(v) for v in log.values())
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_state_dict_round_trip_gives_identical_samples(family):
-    model = make(family)
-    train(model, 2)
-    fresh = make(family, seed=99)
-    fresh.load_state_dict(model.state_dict())
-    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
-    assert torch.equal(model.sample(4, generator=g()), fresh.sample(4, generator=g()))
+def test_state_dict_round_trip_gives_identical_samples(trained):
+    fresh = build(trained.family, trained.cfg, SHAPE, CLASSES)
+    fresh.load_state_dict(trained.state_dict())
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(trained.sample(4, generator=g()), fresh.sample(4, generator=g()))
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_labels_out_of_range_are_refused(family):
-    model = make(family, conditional=True)
+def test_ema_copy_works_like_the_trainer_makes_it(trained):
+    ema = AveragedModel(trained, multi_avg_fn=get_ema_multi_avg_fn(0.999), use_buffers=True)
+    ema.update_parameters(trained)
+    ema.update_parameters(trained)
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(ema.module.sample(3, generator=g()), trained.sample(3, generator=g()))
+    assert torch.equal(
+        copy.deepcopy(trained).sample(3, generator=g()), trained.sample(3, generator=g())
+    )
+
+
+def test_labels_out_of_range_raise(trained):
     with pytest.raises(ValueError, match="labels"):
-        model.sample(2, labels=torch.tensor([0, 2]))
+        trained.sample(2, labels=torch.tensor([0, CLASSES]))
+    with pytest.raises(ValueError, match="labels"):
+        trained.sample(2, labels=torch.tensor([-1, 0]))
+    x, _ = batch(n=2)
+    opt = Optimizers(trained.configure_optimizers())
+    with pytest.raises(ValueError, match="labels"):
+        trained.training_step(x, torch.tensor([0, CLASSES]), opt)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_bits_per_dim_where_there_is_a_likelihood(family):
-    model = make(family)
-    bpd = model.bits_per_dim(*two_class_batch())
-    if family in ("vae", "pixelcnn"):
-        assert bpd is not None and math.isfinite(bpd) and bpd > 0
+def test_bits_per_dim(trained):
+    x, y = batch()
+    bpd = trained.bits_per_dim(x, y)
+    if trained.family in LIKELIHOOD:
+        assert isinstance(bpd, float) and math.isfinite(bpd) and bpd > 0
+        assert bpd == trained.bits_per_dim(x, y), "bits_per_dim must be deterministic"
     else:
         assert bpd is None
 
 
-TINY_CONDITIONAL_XFAIL = pytest.mark.xfail(
-    reason="the tiny 8x8 diffusion U-Net does not learn this toy in 300 steps (means stay "
-    "mid-grey); conditioning on digits is verified on the default config's grid",
-    strict=False,
-)
+def test_generator_parameters_count_the_sampling_network(trained):
+    total = sum(p.numel() for p in trained.parameters())
+    assert 0 < trained.generator_parameters() <= total
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("shape", [(3, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_other_image_shapes(family, shape):
+    model = make(family, conditional=False, shape=shape)
+    logs = train(model, *batch(n=4, shape=shape), steps=1)
+    assert all(math.isfinite(v) for v in logs[0].values())
+    s = model.sample(2, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (2, *shape) and s.dtype == torch.uint8
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "family",
-    [pytest.param(f, marks=TINY_CONDITIONAL_XFAIL) if f == "diffusion" else f for f in FAMILIES],
-)
+@pytest.mark.parametrize("family", FAMILIES)
 def test_conditional_samples_honour_their_labels(family):
-    model = make(family, conditional=True, lr=2e-3)
-    train(model, 300)
-    g = torch.Generator().manual_seed(0)
-    dark = model.sample(16, labels=torch.zeros(16, dtype=torch.long), generator=g).float().mean()
-    bright = model.sample(16, labels=torch.ones(16, dtype=torch.long), generator=g).float().mean()
-    assert bright > dark + 40, f"{family}: label 1 mean {bright:.0f} vs label 0 mean {dark:.0f}"
+    """Class 0 dark, class 1 bright (brightness spread within each class, so a GAN has a
+    distribution to match rather than two points): label-1 samples must be brighter."""
+    torch.manual_seed(0)
+    n = 32
+    y = torch.arange(n) % 2
+    level = torch.where(y == 1, 0.5, -0.5)[:, None, None, None]  # (n, 1, 1, 1)
+    spread = 0.3 * (torch.rand(n, 1, 1, 1) - 0.5) + 0.05 * torch.randn(n, *SHAPE)
+    x = (level + spread).clamp(-1, 1)  # (n, C, H, W)
+    model = make(family, conditional=True, classes=2)
+    train(model, x, y, steps=COND_STEPS[family])
+    labels = torch.tensor([0, 1] * 8)
+    s = model.sample(16, labels=labels, generator=torch.Generator().manual_seed(0)).float()
+    dark, bright = s[labels == 0].mean(), s[labels == 1].mean()
+    # The data's class means differ by 127 grey levels; demand a quarter of that.
+    assert bright - dark > 32, f"{family}: label 1 mean {bright:.1f} vs label 0 mean {dark:.1f}"

@@ -10,12 +10,14 @@ from genforge.models.diffusion import Diffusion
 from genforge.models.gan import Gan
 from genforge.models.pixelcnn import PixelCnn
 from genforge.models.vae import Vae
+from genforge.models.vaegan import VaeGan
 
 REGISTRY: dict[str, type[GenerativeModel]] = {
     "gan": Gan,
     "vae": Vae,
     "diffusion": Diffusion,
     "pixelcnn": PixelCnn,
+    "vaegan": VaeGan,
 }
 
 

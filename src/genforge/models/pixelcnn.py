@@ -134,15 +134,18 @@ class PixelCnn(GenerativeModel):
         return idx.float() / (self.cfg.levels - 1) * 2 - 1
 
     # ---------------------------------------------------------------- network
-    def logits(self, idx: Tensor, y: Tensor | None) -> Tensor:
-        """Level indices (B, C, H, W) -> logits (B, levels, C, H, W); causal in raster order."""
-        x = self.dequantize(idx)
+    def network(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """Float images (B, C, H, W) -> logits (B, levels, C, H, W); causal in raster order."""
         v = h = x
         for layer in self.layers:
             v, h = layer(v, h, y)
         out = self.head(h)  # (B, C * levels, H, W)
         b, _, hh, ww = out.shape
         return out.view(b, self.image_shape[0], self.cfg.levels, hh, ww).transpose(1, 2)
+
+    def logits(self, idx: Tensor, y: Tensor | None) -> Tensor:
+        """Level indices (B, C, H, W) -> logits (B, levels, C, H, W)."""
+        return self.network(self.dequantize(idx), y)
 
     def nll(self, x: Tensor, y: Tensor | None) -> Tensor:
         """Mean NLL in nats per subpixel of the quantized `x`."""

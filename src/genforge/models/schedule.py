@@ -20,9 +20,14 @@ EpsFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def linear_betas(timesteps: int) -> Tensor:
-    """DDPM's linear betas 1e-4 -> 0.02 for T = 1000 (Ho et al. 2020 §4), rescaled to T."""
+    """DDPM's linear betas 1e-4 -> 0.02 for T = 1000 (Ho et al. 2020 §4), rescaled to T.
+
+    The rescaling (Nichol & Dhariwal 2021's code) keeps alpha_bar_T near zero for any T;
+    below T = 20 it would exceed 1, so betas are capped at 0.999 as for the cosine one.
+    """
     scale = 1000.0 / timesteps
-    return torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64)
+    betas = torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64)
+    return betas.clamp(max=0.999)
 
 
 def cosine_betas(timesteps: int, s: float = 0.008) -> Tensor:

@@ -18,6 +18,9 @@ from genforge.models.likelihood import discretized_logistic_nll, to_bits_per_dim
 from genforge.models.nets import ConvGenerator, GaussianEncoder
 
 MIN_LOG_SCALE = -7.0  # keeps the logistic from collapsing onto one bin (PixelCNN++ code)
+# Initial log-scale: about 6 bins wide. A scale of 1 (bias 0) is flat over [-1, 1], which
+# gives the mean almost no gradient and made early training crawl.
+INIT_LOG_SCALE = -3.0
 
 
 class Vae(GenerativeModel):
@@ -32,6 +35,8 @@ class Vae(GenerativeModel):
         self.encoder = GaussianEncoder(c, (h, w), cfg.base_channels, cfg.z_dim, num_classes=k)
         # 2C outputs per pixel: the logistic's mean and log-scale.
         self.decoder = ConvGenerator(cfg.z_dim, 2 * c, (h, w), cfg.base_channels, num_classes=k)
+        with torch.no_grad():
+            self.decoder.net[-1].bias[c:].fill_(INIT_LOG_SCALE)  # the log-scale outputs
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"vae": torch.optim.Adam(self.parameters(), lr=self.cfg.lr)}

@@ -1,0 +1,105 @@
+"""VAE-GAN (Larsen et al. 2016, arXiv 1512.09300): a VAE whose decoder is also a GAN
+generator, with the reconstruction error measured on a hidden layer of the
+discriminator instead of on pixels.
+
+Losses (paper §2 and Alg. 1), each stepped by its own optimizer:
+  encoder:       L_prior + L_llike            (no GAN term reaches the encoder)
+  decoder:       gamma * L_llike - L_GAN      (non-saturating form, as in the paper's code)
+  discriminator: L_GAN on x (real) and on Dec(Enc(x)) and Dec(z_p) (fake)
+where L_llike is a Gaussian log-likelihood of D's hidden features of x given those
+of the reconstruction (eq. 8), and L_prior the KL to N(0, I). The paper updates all
+three from one forward pass; here the networks are updated in turn (encoder,
+decoder, discriminator), each on a fresh forward, because every `opt.step` frees
+its graph.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from genforge.config import VaeGanConfig
+from genforge.models.base import GenerativeModel, Optimizers, to_uint8
+from genforge.models.common import check_labels, gaussian_kl, reparameterize, sampling
+from genforge.models.nets import ConvGenerator, Discriminator, GaussianEncoder
+
+
+def feature_nll(fake: Tensor, real: Tensor) -> Tensor:
+    """-log N(Dis_l(x) | Dis_l(x~), I) up to a constant, per feature (eq. 8): mean 0.5 * d^2."""
+    return 0.5 * (fake.float() - real.float()).pow(2).mean()
+
+
+class VaeGan(GenerativeModel):
+    """Encoder, decoder (= generator), discriminator; optimizers "enc", "dec", "d"."""
+
+    family = "vaegan"
+
+    def __init__(self, cfg: VaeGanConfig, image_shape: tuple[int, int, int], num_classes: int):
+        super().__init__(cfg, image_shape, num_classes)
+        c, h, w = self.image_shape
+        k = num_classes if cfg.conditional else 0
+        self.encoder = GaussianEncoder(c, (h, w), cfg.base_channels, cfg.z_dim, num_classes=k)
+        self.decoder = ConvGenerator(cfg.z_dim, c, (h, w), cfg.base_channels, num_classes=k)
+        self.discriminator = Discriminator(
+            c, (h, w), cfg.base_channels, num_classes=k, sn=cfg.spectral_norm
+        )
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        betas = (self.cfg.beta1, 0.999)
+        adam = lambda m: torch.optim.Adam(m.parameters(), lr=self.cfg.lr, betas=betas)  # noqa: E731
+        return {"enc": adam(self.encoder), "dec": adam(self.decoder), "d": adam(self.discriminator)}
+
+    def decode(self, z: Tensor, y: Tensor | None) -> Tensor:
+        return torch.tanh(self.decoder(z, y))  # (B, C, H, W) in [-1, 1]
+
+    def training_step(self, x: Tensor, y: Tensor, opt: Optimizers) -> dict[str, float]:
+        if self.cfg.conditional:
+            check_labels(y, self.num_classes)
+        else:
+            y = None
+        b, dims = x.shape[0], x[0].numel()
+        with torch.no_grad():
+            _, feat_real = self.discriminator(x, y)  # target features, no gradient to D
+
+        # Encoder: L_prior + L_llike. Gradients also reach the decoder and D here but
+        # only the encoder's parameters are updated (`opt.step` backprops into them).
+        mu, logvar = self.encoder(x, y)  # (B, z_dim) each
+        z = reparameterize(mu, logvar)
+        _, feat_rec = self.discriminator(self.decode(z, y), y)
+        kl = gaussian_kl(mu, logvar).mean() / dims  # per pixel, like the VAE's loss scale
+        llike = feature_nll(feat_rec, feat_real)
+        opt.step("enc", self.cfg.beta * kl + llike)
+
+        # Decoder: gamma * L_llike - L_GAN on reconstructions and prior samples.
+        z_p = torch.randn(b, self.cfg.z_dim, device=x.device)
+        fakes = self.decode(torch.cat([z.detach(), z_p]), None if y is None else torch.cat([y, y]))
+        logits, feats = self.discriminator(fakes, None if y is None else torch.cat([y, y]))
+        llike_dec = feature_nll(feats[:b], feat_real)
+        gan_dec = F.softplus(-logits).mean()  # -log D(fake), non-saturating
+        opt.step("dec", self.cfg.gamma * llike_dec + gan_dec)
+
+        # Discriminator: real vs reconstructions and prior samples (Alg. 1).
+        logits_real, _ = self.discriminator(x, y)
+        logits_fake, _ = self.discriminator(
+            fakes.detach(), None if y is None else torch.cat([y, y])
+        )
+        loss_d = F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
+        opt.step("d", loss_d)
+        return {
+            "kl": kl.item() * dims,
+            "llike": llike.item(),
+            "loss_dec_gan": gan_dec.item(),
+            "loss_d": loss_d.item(),
+        }
+
+    def sample(
+        self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        labels = self.default_labels(n, labels)
+        z = self.randn(n, self.cfg.z_dim, generator=generator)  # (n, z_dim), z ~ p(z)
+        with sampling(self):
+            return to_uint8(self.decode(z, labels))
+
+    def generator_parameters(self) -> int:
+        return sum(p.numel() for p in self.decoder.parameters())
