@@ -112,7 +112,7 @@ def test_nan_loss_stops_with_family_and_step_and_keeps_last_checkpoint(
 
 def test_callbacks_get_steps_samples_and_the_summary(prepared_dir, tmp_path):
     family = FAMILIES[0]
-    seen = {"steps": [], "samples": [], "end": None}
+    seen = {"steps": [], "samples": [], "models": [], "end": None}
 
     class Recorder:
         def on_step(self, step, record):
@@ -120,6 +120,9 @@ def test_callbacks_get_steps_samples_and_the_summary(prepared_dir, tmp_path):
 
         def on_samples(self, step, images):
             seen["samples"].append((step, images.dtype, images.shape[0]))
+
+        def on_model(self, step, model):
+            seen["models"].append((step, model.family))
 
         def on_end(self, summary):
             seen["end"] = summary
@@ -129,6 +132,7 @@ def test_callbacks_get_steps_samples_and_the_summary(prepared_dir, tmp_path):
     assert seen["steps"] == list(range(1, 7))
     assert [s[0] for s in seen["samples"]] == [2, 4]
     assert all(s[1] == torch.uint8 and s[2] > 0 for s in seen["samples"])
+    assert seen["models"] == [(2, family), (4, family), (6, family)]
     assert seen["end"]["steps"] == 6 and seen["end"]["family"] == family
 
 

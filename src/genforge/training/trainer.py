@@ -43,6 +43,7 @@ class Callback(Protocol):
     def on_step(self, step: int, record: dict[str, float]) -> None: ...
     def on_samples(self, step: int, images: torch.Tensor) -> None: ...
     def on_end(self, summary: dict[str, Any]) -> None: ...
+    def on_model(self, step: int, ema_model: GenerativeModel) -> None: ...
 
 
 @dataclass
@@ -277,6 +278,9 @@ class Trainer:
                 wants_samples = any(hasattr(cb, "on_samples") for cb in self.callbacks)
                 if wants_samples and step % self.cfg.sample_every == 0 and step < self.steps:
                     self._call("on_samples", step, self.sample_grid())
+                if step % self.cfg.sample_every == 0 or step == self.steps:
+                    # e.g. FID against training step; the EMA model is what gets sampled
+                    self._call("on_model", step, self.ema.module)
                 if step % self.cfg.checkpoint_every == 0 or step == self.steps:
                     self.save()
                 bar.update(1)
