@@ -47,10 +47,24 @@ def cmd_train(params: Params, args: argparse.Namespace) -> None:
     train_family(params, args.family, prepared_dir=PREPARED_DIR, out_dir=MODELS_DIR / args.family)
 
 
-def cmd_run(params: Params, args: argparse.Namespace) -> None:
-    from genforge.pipeline import run_pipeline
+def cmd_report(params: Params, args: argparse.Namespace) -> None:
+    from genforge.report.build import build_report
 
-    run_pipeline(params, params_path=args.params)
+    summary = build_report(params)
+    missing = [k for k, v in summary["figures"].items() if v != "ok"]
+    print(
+        f"wrote reports/index.html and reports/report.md: {len(summary['tables'])} tables, "
+        f"{len(summary['figures']) - len(missing)} figures"
+        + (f" ({len(missing)} not available: {', '.join(missing)})" if missing else "")
+    )
+
+
+def cmd_study(params: Params, args: argparse.Namespace) -> None:
+    from genforge.report.studies import run_studies
+
+    summary = run_studies(params)
+    done = [k for k in ("domains", "transfer") if summary[k] is not None]
+    print(f"wrote studies/studies.json ({', '.join(done) or 'nothing configured'})")
 
 
 COMMANDS: dict[str, tuple[Callable, str]] = {
@@ -63,7 +77,11 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
         cmd_train,
         "train one model family; writes models/<family>/ (checkpoint, metrics, grid)",
     ),
-    "run": (cmd_run, "run the whole pipeline on the configured data and print a summary"),
+    "study": (
+        cmd_study,
+        "extra training for report tables 6-7 (report.transfer, report.datasets) into studies/",
+    ),
+    "report": (cmd_report, "write the comparison report: reports/index.html and report.md"),
 }
 
 

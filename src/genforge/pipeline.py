@@ -1,7 +1,10 @@
-"""`genforge run`: reproduce the DVC pipeline and print what it produced.
+"""The DVC side of the pipeline: staleness, commits, pushes and the data version.
 
-DVC decides what is stale (`dvc repro`), so a second run with unchanged data and
-params does nothing. The Prefect flow (flows/retrain.py) wraps the same stages.
+The Prefect flow (flows/retrain.py) and `dvc repro` share one lineage: the flow asks
+DVC which stages are stale (`dvc status`), runs exactly those stages' commands, and
+records what it built with `dvc commit`, so `dvc.lock` stays the single record and
+`dvc status` is clean afterwards. The flow cannot simply call `dvc repro` per family
+in parallel: `dvc repro` holds the repository lock for its whole run.
 """
 
 from __future__ import annotations
@@ -11,13 +14,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from genforge.config import Params
-from genforge.errors import GenforgeError
+import yaml
 
-MODELS_DIR = Path("models")
+from genforge.errors import GenforgeError
 
 
 def dvc_executable() -> str:
@@ -29,39 +30,87 @@ def dvc_executable() -> str:
     return found
 
 
-def dvc(*args: str) -> None:
-    """Run a dvc command with this venv's bin first on PATH (stages call `genforge`)."""
+def tool_env(threads: int | None = None) -> dict[str, str]:
+    """Environment for stage commands: this venv's bin first on PATH, telemetry off."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    result = subprocess.run([dvc_executable(), *args], env=env)
+    env.setdefault("DO_NOT_TRACK", "true")
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)  # torch reads it at start-up
+    return env
+
+
+def dvc(*args: str, cwd: Path | None = None, capture: bool = False) -> str:
+    """Run `dvc <args>` (waiting for the repo lock); raise GenforgeError on failure."""
+    cmd = [dvc_executable(), "--wait-for-lock", *args]
+    result = subprocess.run(cmd, cwd=cwd, env=tool_env(), capture_output=capture, text=True)
     if result.returncode != 0:
-        raise GenforgeError(f"`dvc {' '.join(args)}` failed with exit code {result.returncode}")
-
-
-def summary_table(params: Params) -> str:
-    rows = ["| family | steps | train s | images/s | params |", "|---|---:|---:|---:|---:|"]
-    for family in params.models.families:
-        path = MODELS_DIR / family / "train_summary.json"
-        if not path.is_file():
-            rows.append(f"| {family} | not trained | | | |")
-            continue
-        s = json.loads(path.read_text())
-        rows.append(
-            f"| {family} | {s['steps']} | {s['train_seconds']:.1f} | "
-            f"{s['images_per_s']:.0f} | {s['params']:,} |"
-        )
-    return "\n".join(rows)
-
-
-def run_pipeline(params: Params, params_path: str = "params.yaml") -> None:
-    """Run every stale stage with `dvc repro`, then print a summary and where to look."""
-    if params_path != "params.yaml":
+        detail = (result.stderr or "").strip().splitlines()[-3:] if capture else []
         raise GenforgeError(
-            "`genforge run` uses ./params.yaml (dvc.yaml reads it); "
-            f"copy {params_path} there instead"
+            f"`dvc {' '.join(args)}` failed with exit code {result.returncode}"
+            + (": " + " / ".join(detail) if detail else "")
         )
-    start = time.perf_counter()
-    dvc("repro")
-    print(f"\npipeline finished in {time.perf_counter() - start:.0f} s\n")
-    print(summary_table(params))
-    print("\nsample grids: models/<family>/samples.png; step logs: models/<family>/train_log.jsonl")
+    return result.stdout or ""
+
+
+def stale_stages(stages: list[str], cwd: Path | None = None) -> list[str]:
+    """The subset of `stages` (e.g. "train@gan") whose deps, params or outs changed."""
+    if not stages:
+        return []
+    report = json.loads(dvc("status", "--json", *stages, cwd=cwd, capture=True) or "{}")
+    # `dvc status` also reports upstream stages; keep the ones asked about, in order.
+    return [s for s in stages if s in report]
+
+
+def commit(stages: list[str], cwd: Path | None = None) -> None:
+    """Record the outputs of stages run outside `dvc repro` in dvc.lock and the cache."""
+    if stages:
+        dvc("commit", "--force", *stages, cwd=cwd, capture=True)
+
+
+def stage_cmd(stage: str, cwd: Path | None = None) -> str:
+    """The command dvc.yaml declares for `stage` ("train@gan" resolves the foreach)."""
+    name, _, item = stage.partition("@")
+    spec = yaml.safe_load(((cwd or Path.cwd()) / "dvc.yaml").read_text())["stages"][name]
+    cmd = spec["do"]["cmd"] if "foreach" in spec else spec["cmd"]
+    return cmd.replace("${item}", item)
+
+
+def run_stage(stage: str, cwd: Path | None = None, threads: int | None = None) -> None:
+    """Run one stage's declared command (not through DVC); GenforgeError when it fails."""
+    cmd = stage_cmd(stage, cwd)
+    result = subprocess.run(cmd, shell=True, cwd=cwd, env=tool_env(threads))
+    if result.returncode != 0:
+        raise GenforgeError(f"stage {stage}: `{cmd}` failed with exit code {result.returncode}")
+
+
+def lock_hash(path: str, cwd: Path | None = None) -> str | None:
+    """The md5 dvc.lock records for output `path` (the DVC data version), if any."""
+    lock = (cwd or Path.cwd()) / "dvc.lock"
+    if not lock.is_file():
+        return None
+    for stage in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values():
+        for out in stage.get("outs", []):
+            if out.get("path") == path:
+                return out.get("md5")
+    return None
+
+
+def git_commit(paths: list[str], message: str, cwd: Path | None = None) -> bool:
+    """Commit `paths` when they changed and this is a git work tree; True if committed."""
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+
+    if git("rev-parse", "--is-inside-work-tree").returncode != 0:
+        return False
+    if not git("status", "--porcelain", "--", *paths).stdout.strip():
+        return False
+    env_id = ["-c", "user.name=genforge", "-c", "user.email=genforge@localhost"]
+    has_id = git("config", "user.email").returncode == 0
+    git("add", "--", *paths)
+    result = git(*([] if has_id else env_id), "commit", "-m", message, "--", *paths)
+    if result.returncode != 0:
+        raise GenforgeError(f"git commit of {', '.join(paths)} failed: {result.stderr.strip()}")
+    return True

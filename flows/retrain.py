@@ -1,0 +1,227 @@
+"""`retrain`: the Prefect flow users schedule — version data, train, judge, promote.
+
+A thin flow over `genforge` functions and stage commands (no ML logic here):
+
+1. version the data through DVC: re-ingest the source; when the snapshot changed,
+   commit dvc.lock and `dvc push` (the DVC hash is the dataset version);
+2. prepare and featurize through DVC (`dvc repro`), so dvc.lock stays the record;
+3. train and evaluate every family whose stages DVC reports stale, concurrently up to
+   `max_parallel` — in-process (a subprocess per stage, as dvc.yaml declares it) or, with
+   `train_deployment`, as runs of the `train-family` deployment on the `gpu` work pool —
+   then `dvc commit` what was built, so `dvc status` is clean afterwards;
+4. log to MLflow (one parent run, a child per family), run the gate and promote;
+5. render the report and publish a Prefect markdown artifact with the verdicts.
+
+Run in-process: `python -m flows.retrain` (what `make run` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from genforge import pipeline
+from genforge.config import load_params
+
+DATA_OUT = "data/raw"
+
+
+@task
+def version_data(repo: str, commit_data: bool) -> dict[str, Any]:
+    """Re-snapshot the source; when it changed, commit dvc.lock (the data version)."""
+    before = pipeline.lock_hash(DATA_OUT, Path(repo))
+    # Forced: the source may live outside the repo (a folder, an IDX file) where DVC
+    # cannot see it change. The snapshot is byte-deterministic, so an unchanged source
+    # gives the same hash and nothing downstream becomes stale.
+    pipeline.dvc("repro", "--force", "--single-item", "ingest", cwd=Path(repo), capture=True)
+    after = pipeline.lock_hash(DATA_OUT, Path(repo))
+    changed = before != after
+    committed = False
+    if changed and commit_data:
+        committed = pipeline.git_commit(["dvc.lock"], f"data: new version {after}", Path(repo))
+    return {"version": after, "changed": changed, "committed": committed}
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30])
+def push(repo: str) -> None:
+    """`dvc push` to the configured remote (a service: retried)."""
+    pipeline.dvc("push", cwd=Path(repo), capture=True)
+
+
+@task
+def prepare_and_featurize(repo: str) -> None:
+    pipeline.dvc("repro", "prepare", "featurizer", cwd=Path(repo), capture=True)
+
+
+# Families training at once, per flow run (tasks run in this process's threads).
+_SLOTS: dict[str, threading.Semaphore] = {}
+
+
+@task
+def train_and_evaluate(
+    repo: str, family: str, stages: list[str], threads: int, slots: str
+) -> list[str]:
+    """Run a family's stale stages (train, then evaluate) as dvc.yaml declares them.
+
+    Not retried in-process: a failure is in the code or data, not a service. A rerun
+    resumes training from the family's last checkpoint.
+    """
+    with _SLOTS[slots]:
+        for stage in stages:
+            pipeline.run_stage(stage, Path(repo), threads=threads)
+    return stages
+
+
+@task(retries=2, retry_delay_seconds=[10, 30])
+def train_on_pool(deployment: str, repo: str, family: str, stages: list[str]) -> list[str]:
+    """Run a family's stages as a run of `deployment` on a work pool (retried: a
+    re-run resumes from the checkpoint the failed run left)."""
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(deployment, parameters={"repo": repo, "family": family, "stages": stages})
+    if not run.state or not run.state.is_completed():
+        raise RuntimeError(f"{family}: deployment run {run.id} ended {run.state}")
+    return stages
+
+
+@task
+def record(repo: str, stages: list[str]) -> None:
+    pipeline.commit(stages, Path(repo))
+
+
+@task(retries=2, retry_delay_seconds=[5, 20])
+def register_and_gate(repo: str, params_path: str, families: list[str]) -> dict[str, Any]:
+    """Log candidates to MLflow, run the promotion gate, move the aliases."""
+    from genforge.registry.promote import register_and_promote
+
+    params = load_params(Path(repo) / params_path)
+    return register_and_promote(params, families, root=Path(repo))
+
+
+@task
+def report(repo: str) -> None:
+    pipeline.dvc("repro", "report", cwd=Path(repo), capture=True)
+
+
+@flow(name="train-family", log_prints=True)
+def train_family_flow(repo: str, family: str, stages: list[str]) -> list[str]:
+    """One family's stages on a worker (the `gpu` pool's deployment)."""
+    for stage in stages:
+        pipeline.run_stage(stage, Path(repo))
+    return stages
+
+
+@flow(name="retrain", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=8))
+def retrain(
+    repo: str = ".",
+    params_path: str = "params.yaml",
+    max_parallel: int = 2,
+    train_deployment: str | None = None,
+    commit_data: bool = True,
+    push_data: bool = True,
+) -> dict[str, Any]:
+    """Retrain every configured family on the current data and promote the best.
+
+    Args:
+        repo: the genforge checkout to work in (dvc.yaml, params.yaml).
+        params_path: params file relative to `repo` (dvc.yaml reads params.yaml).
+        max_parallel: families trained at once (in-process; CPU threads are split).
+        train_deployment: e.g. "train-family/gpu" to train on that deployment's pool.
+        commit_data: commit dvc.lock to git when the data version changed.
+        push_data: `dvc push` data and models to the DVC remote.
+    """
+    logger = get_run_logger()
+    repo = str(Path(repo).resolve())
+    params = load_params(Path(repo) / params_path)
+    families = list(params.models.families)
+
+    data = version_data(repo, commit_data)
+    logger.info(f"data version {data['version']} (changed: {data['changed']})")
+    prepare_and_featurize(repo)
+
+    wanted = [f"{s}@{f}" for f in families for s in ("train", "evaluate")]
+    stale = pipeline.stale_stages(wanted, Path(repo))
+    todo = {f: [s for s in stale if s.endswith(f"@{f}")] for f in families}
+    todo = {f: s for f, s in todo.items() if s}
+    logger.info(f"stale: {stale or 'nothing'}")
+
+    slots = str(flow_run.id)
+    _SLOTS[slots] = threading.Semaphore(max_parallel)
+    threads = max(1, (os.cpu_count() or 1) // max(1, min(max_parallel, len(todo) or 1)))
+    futures = [
+        (
+            train_on_pool.submit(train_deployment, repo, f, s)
+            if train_deployment
+            else train_and_evaluate.submit(repo, f, s, threads, slots)
+        )
+        for f, s in todo.items()
+    ]
+    done = [stage for fut in futures for stage in fut.result()]
+    record(repo, done)
+
+    verdicts = register_and_gate(repo, params_path, families)
+    report(repo)
+    if push_data:
+        push(repo)
+    table = summary(repo, families)
+    create_markdown_artifact(key="retrain-summary", markdown=table, description="genforge retrain")
+    return {"data": data, "trained": sorted(todo), "verdicts": verdicts, "summary": table}
+
+
+def summary(repo: str, families: list[str]) -> str:
+    """Markdown table: family, FID, recall, coverage, verdict; the champion marked."""
+    root = Path(repo)
+    gate_path = root / "gate" / "report.json"
+    gate = json.loads(gate_path.read_text()) if gate_path.is_file() else {}
+    champion = (gate.get("champion") or {}).get("family")
+    rows = [
+        "| family | FID | recall | coverage | verdict |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for f in families:
+        path = root / "metrics" / f"{f}.json"
+        m = json.loads(path.read_text()) if path.is_file() else {}
+        v = gate.get("families", {}).get(f, {})
+        verdict = "forced" if v.get("forced") else ("pass" if v.get("passed") else "fail")
+        if v and not v.get("passed"):
+            verdict += ": " + "; ".join(v.get("reasons", []))
+        name = f"**{f}** (champion)" if f == champion else f
+        rows.append(
+            f"| {name} | {m.get('fid', float('nan')):.2f} | {m.get('recall', float('nan')):.2f} "
+            f"| {m.get('coverage', float('nan')):.2f} | {verdict if v else 'not gated'} |"
+        )
+    return "\n".join(rows)
+
+
+NEXT_STEPS = """
+Where to look next:
+  mlflow ui --backend-store-uri sqlite:///mlflow.db   (runs, metrics, sample grids; http://127.0.0.1:5000)
+  reports/index.html                                  (the comparison report)
+  dvc metrics show                                     (metrics of every family)
+  models:/<registered model>@champion                  (what to serve: see README)"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the retrain flow in-process.")
+    parser.add_argument("--max-parallel", type=int, default=2)
+    parser.add_argument("--no-commit", action="store_true", help="do not commit dvc.lock")
+    args = parser.parse_args(argv)
+    result = retrain(max_parallel=args.max_parallel, commit_data=not args.no_commit)
+    print(f"\ntrained: {', '.join(result['trained']) or 'nothing (DVC: up to date)'}")
+    print(result["summary"])
+    print(NEXT_STEPS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
