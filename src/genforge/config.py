@@ -247,6 +247,41 @@ class StorageConfig(Section):
         return self
 
 
+# ------------------------------------------------------------------------- report
+SweepSetting = Annotated[int, Field(ge=1)] | Literal["ancestral"]
+
+
+class TransferConfig(Section):
+    """Table 6: fine-tune each family from a checkpoint pre-trained on `from_source`."""
+
+    from_source: Literal["digits", "shapes"] | None = None  # null = the other embedded source
+    steps: PosInt | None = None  # pre-training steps; null = report.study_steps
+
+
+class ReportConfig(Section):
+    """The comparison report and the extra training of its tables 6 and 7."""
+
+    datasets: list[Literal["digits", "shapes"]] = []  # table 7: repeat the comparison on each
+    transfer: TransferConfig | None = None  # table 6; null skips it
+    study_steps: PosInt = 300  # training steps per family in the studies (tables 6, 7)
+    study_samples: Annotated[int, Field(ge=10)] = 250  # evaluation samples in the studies
+    diffusion_sweep: list[SweepSetting] = Field(
+        default=[10, 25, 50, 100, "ancestral"], min_length=1
+    )  # DDIM step counts, "ancestral" = every timestep, eta = 1
+    sweep_samples: Annotated[int, Field(ge=10)] = 250  # samples per sweep setting
+    ood_source: Literal["digits", "shapes"] | None = None  # anomaly OOD data; null = the other
+    anomaly_images: Annotated[int, Field(ge=4)] = 300  # in- and out-of-distribution each
+    speed_images: PosInt = 64  # images timed per family and device (table 5)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ReportConfig:
+        for key in ("datasets", "diffusion_sweep"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise ValueError(f"report.{key} has duplicates: {values}")
+        return self
+
+
 class Params(Section):
     data: DataConfig = DataConfig()
     featurizer: FeaturizerConfig = FeaturizerConfig()
@@ -256,6 +291,7 @@ class Params(Section):
     gate: GateConfig = GateConfig()
     tracking: TrackingConfig = TrackingConfig()
     storage: StorageConfig = StorageConfig()
+    report: ReportConfig = ReportConfig()
 
 
 # ------------------------------------------------------------------------ loading

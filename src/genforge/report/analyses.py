@@ -1,0 +1,239 @@
+"""Analyses the report runs on trained checkpoints: latent interpolations, diffusion
+inpainting and VAE anomaly scores. Each returns PNG bytes and numbers; the caller
+turns a missing checkpoint into "not available".
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genforge.config import DataConfig
+from genforge.data.images import fit_array
+from genforge.data.sources import load_source
+from genforge.images import grid_image, png_bytes
+from genforge.models.base import to_uint8
+from genforge.models.common import sampling
+
+INTERP_STEPS = 8
+INTERP_ROWS = 6
+INPAINT_IMAGES = 8
+INPAINT_DRAWS = 2
+RESAMPLE = 3  # RePaint's jumps per step: re-noise and denoise again to harmonise the seam
+
+
+def to_float(x_uint8: np.ndarray) -> Tensor:
+    """uint8 NHWC (numpy) -> float NCHW in [-1, 1]."""
+    return torch.from_numpy(x_uint8).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def pick_pairs(y: np.ndarray, rows: int, conditional: bool, seed: int = 0) -> list[tuple[int, int]]:
+    """Index pairs of test images; same-class pairs for conditional models (one per class)."""
+    rng = np.random.default_rng(seed)
+    if not conditional:
+        idx = rng.permutation(len(y))[: 2 * rows]
+        return [(int(idx[2 * i]), int(idx[2 * i + 1])) for i in range(len(idx) // 2)]
+    pairs = []
+    for c in np.unique(y)[:rows]:
+        members = rng.permutation(np.flatnonzero(y == c))
+        if len(members) >= 2:
+            pairs.append((int(members[0]), int(members[1])))
+    return pairs
+
+
+def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:
+    """Spherical interpolation between Gaussian latents (White 2016, arXiv 1609.04468):
+    unlike a straight line it keeps the norm typical of N(0, I) samples."""
+    cos = (a * b).sum(-1, keepdim=True) / (
+        a.norm(dim=-1, keepdim=True) * b.norm(dim=-1, keepdim=True)
+    )
+    omega = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def _decode(model, z: Tensor, y: Tensor | None) -> Tensor:
+    """Latent -> image in [-1, 1] for the families with a latent space."""
+    if model.family == "vae":
+        return model.decode(z, y)[0]
+    if model.family == "vaegan":
+        return model.decode(z, y)
+    if model.family == "gan":
+        return model.generate(z, y)
+    raise ValueError(f"{model.family} has no latent space to interpolate; use vae, vaegan or gan")
+
+
+def interpolate(model, x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) -> bytes:
+    """A grid of latent interpolations, one row per pair.
+
+    VAE and VAE-GAN encode two real test images (same class when conditional) and walk
+    linearly between the posterior means; the row starts and ends with the real images.
+    A GAN has no encoder: it walks along a great circle between two prior draws.
+    """
+    cond = model.cfg.conditional
+    pairs = pick_pairs(y_test, INTERP_ROWS, cond, seed)
+    ts = torch.linspace(0, 1, INTERP_STEPS)
+    rows = []
+    with sampling(model):
+        gen = torch.Generator().manual_seed(seed)
+        for a, b in pairs:
+            y = torch.tensor([int(y_test[a])]).to(model.device) if cond else None
+            if model.family == "gan":
+                za, zb = (model.randn(1, model.cfg.z_dim, generator=gen) for _ in range(2))
+                zs = torch.cat([slerp(za, zb, float(t)) for t in ts])
+                rows.append(_decode(model, zs, None if y is None else y.repeat(len(ts))))
+                continue
+            x = to_float(x_test[[a, b]]).to(model.device)  # (2, C, H, W)
+            mu, _ = model.encoder(x, None if y is None else y.repeat(2))
+            zs = torch.stack([(1 - t) * mu[0] + t * mu[1] for t in ts])  # (steps, z_dim)
+            mid = _decode(model, zs, None if y is None else y.repeat(len(ts)))
+            rows.append(torch.cat([x[:1], mid, x[1:]]))
+    ncol = rows[0].shape[0]
+    return png_bytes(grid_image(to_uint8(torch.cat(rows)), nrow=ncol, scale=3))
+
+
+def masks(n: int, shape: tuple[int, int, int]) -> Tensor:
+    """1 = known pixel. Alternating a centre square (half the side) and the lower half."""
+    c, h, w = shape
+    m = torch.ones(n, 1, h, w)
+    for i in range(n):
+        if i % 2 == 0:
+            m[i, :, h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2] = 0
+        else:
+            m[i, :, h // 2 :, :] = 0
+    return m
+
+
+@torch.no_grad()
+def repaint(
+    model, x0: Tensor, mask: Tensor, labels: Tensor | None, generator: torch.Generator
+) -> Tensor:
+    """Inpaint the unknown region (mask 0) of `x0` (B, C, H, W in [-1, 1]) with RePaint.
+
+    Lugmayr et al. 2022 (arXiv 2201.09865) Alg. 1: at each reverse step the known region
+    is replaced by the forward-noised original q(x_{t-1} | x_0) (eq. 8) and the unknown
+    region comes from the model's ancestral step; each step is resampled RESAMPLE times
+    by re-noising x_{t-1} back to x_t (eq. 9, on the strided timesteps here).
+    """
+    from genforge.models.schedule import sampling_timesteps
+
+    diff, dev = model.diffusion, model.device
+    x0, mask = x0.to(dev), mask.to(dev)
+    # The model's own (optionally guided) noise prediction, as `sample` uses it.
+    eps_fn = model._eps_fn(labels, model.cfg.guidance_scale)
+    ts = sampling_timesteps(diff.timesteps, model.cfg.sample_steps)
+    x = model.randn(*x0.shape, generator=generator)
+    for i, t in enumerate(ts):
+        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+        tb = torch.full((x.shape[0],), t, device=dev, dtype=torch.long)
+        for u in range(RESAMPLE):
+            noise = model.randn(*x0.shape, generator=generator) if t_prev >= 0 else None
+            unknown = diff.step(eps_fn(x, tb).float(), x, t, t_prev, 1.0, noise)
+            known = (
+                x0
+                if t_prev < 0
+                else diff.q_sample(x0, tb * 0 + t_prev, model.randn(*x0.shape, generator=generator))
+            )
+            x = mask * known + (1 - mask) * unknown
+            if u + 1 < RESAMPLE and t_prev >= 0:
+                # x_t ~ q(x_t | x_{t_prev}): sqrt(ab_t / ab_prev) x + sqrt(1 - ab_t / ab_prev) eps
+                ratio = diff.alpha_bar(tb) / diff.alpha_bar(tb * 0 + t_prev)
+                x = ratio.sqrt() * x + (1 - ratio).sqrt() * model.randn(
+                    *x0.shape, generator=generator
+                )
+    return x
+
+
+def inpaint(model, x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) -> dict:
+    """Inpaint masked test images; return the grid PNG and the mean absolute error in the holes.
+
+    Rows: originals, masked inputs (holes grey), then INPAINT_DRAWS inpainted draws.
+    The error (0-255 scale) is compared with filling the hole by the known pixels' mean.
+    """
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(y_test))[:INPAINT_IMAGES]
+    x0 = to_float(x_test[idx])  # (n, C, H, W)
+    labels = torch.from_numpy(y_test[idx]).to(model.device) if model.cfg.conditional else None
+    mask = masks(len(idx), model.image_shape)
+    gen = torch.Generator().manual_seed(seed)
+    with sampling(model):
+        draws = [repaint(model, x0, mask, labels, gen).cpu() for _ in range(INPAINT_DRAWS)]
+    hole = (1 - mask).expand_as(x0)
+    err = sum(((d - x0).abs() * hole).sum() for d in draws) / (len(draws) * hole.sum()) * 127.5
+    known_mean = (x0 * mask).sum(dim=(2, 3), keepdim=True) / mask.sum(dim=(2, 3), keepdim=True)
+    base = ((known_mean - x0).abs() * hole).sum() / hole.sum() * 127.5
+    masked = x0 * mask  # holes at 0 = mid grey
+    grid = to_uint8(torch.cat([x0, masked, *draws]))
+    return {
+        "png": png_bytes(grid_image(grid, nrow=len(idx), scale=3)),
+        "hole_mae": float(err),
+        "mean_fill_mae": float(base),
+        "images": len(idx),
+        "steps": model.cfg.sample_steps,
+        "resample": RESAMPLE,
+    }
+
+
+def ood_images(data: DataConfig, source: str, n: int, seed: int = 0) -> np.ndarray:
+    """`n` images of another embedded source, converted to `data`'s size and channels."""
+    other = DataConfig(source=source, image_size=data.image_size, channels=data.channels)
+    x = load_source(other).x
+    pick = np.random.default_rng(seed).permutation(len(x))[:n]
+    return fit_array(x[pick], data.image_size, data.channels)
+
+
+@torch.no_grad()
+def vae_bits_per_dim(model, x_uint8: np.ndarray, batch: int = 256, seed: int = 0) -> np.ndarray:
+    """Per-image negative ELBO in bits/dim (one posterior draw, fixed seed).
+
+    A conditional VAE is scored by its label-marginal bound,
+    -log p(x) <= -log (1/K) sum_y exp(-ELBO(x, y)), so test and OOD images are scored
+    alike without their labels.
+    """
+    if model.family != "vae":
+        raise ValueError(f"anomaly scores need the vae family, got {model.family}")
+    out = []
+    gen = torch.Generator().manual_seed(seed)
+    with sampling(model):
+        for s in range(0, len(x_uint8), batch):
+            x = to_float(x_uint8[s : s + batch]).to(model.device)
+            eps = model.randn(x.shape[0], model.cfg.z_dim, generator=gen)
+            if model.cfg.conditional:
+                k = model.num_classes
+                terms = []
+                for c in range(k):
+                    y = torch.full((x.shape[0],), c, device=model.device, dtype=torch.long)
+                    nll, kl = model.negative_elbo(x, y, 1.0, eps=eps)
+                    terms.append(-(nll + kl))
+                nats = -(torch.logsumexp(torch.stack(terms), 0) - math.log(k))
+            else:
+                nll, kl = model.negative_elbo(x, None, 1.0, eps=eps)
+                nats = nll + kl
+            out.append((nats / (x[0].numel() * math.log(2))).cpu().numpy())
+    return np.concatenate(out)
+
+
+def anomaly(model, data: DataConfig, x_test: np.ndarray, n: int, ood_source: str | None) -> dict:
+    """VAE bits/dim on in-distribution test images vs another source; AUROC of the score."""
+    from sklearn.metrics import roc_auc_score
+
+    source = ood_source or ("shapes" if data.source == "digits" else "digits")  # as studies
+    if source == data.source:
+        raise ValueError(
+            f"report.ood_source {source!r} is the training source itself; pick another"
+        )
+    idx = np.random.default_rng(0).permutation(len(x_test))[:n]
+    x_id, x_ood = x_test[idx], ood_images(data, source, n)
+    s_id, s_ood = vae_bits_per_dim(model, x_id), vae_bits_per_dim(model, x_ood)
+    truth = np.r_[np.zeros(len(s_id)), np.ones(len(s_ood))]
+    auroc = float(roc_auc_score(truth, np.r_[s_id, s_ood]))
+    return {
+        "ood_source": source,
+        "auroc": auroc,
+        "id_scores": s_id.tolist(),
+        "ood_scores": s_ood.tolist(),
+        "id_mean": float(s_id.mean()),
+        "ood_mean": float(s_ood.mean()),
+    }

@@ -1,0 +1,282 @@
+"""`genforge report`: read the pipeline's outputs, run the report's analyses, write reports/.
+
+Writes, all at once (a temporary folder swapped in): `index.html` (self-contained),
+`report.md` with its images under `figures/`, and `report.json` (every table as data
+plus the analyses' numbers) for the flow, MLflow and scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from genforge.config import Params
+from genforge.data.atomic import atomic_dir
+from genforge.errors import GenforgeError
+from genforge.report import analyses, figures, tables, tables_c2st_training, tables_measured
+from genforge.report.figures import Figure
+from genforge.report.load import NA, Layout, ReportInputs, available, load_inputs
+from genforge.report.render import render_html, render_markdown
+from genforge.report.speed import diffusion_sweep, measure_speed
+
+INTERPOLATED = ("vae", "vaegan", "gan")
+
+
+def _model(inputs: ReportInputs, family: str):
+    """The family's EMA model on the CPU, or NA saying why not."""
+    from genforge.training.checkpoint import load_model
+
+    fam = inputs.families.get(family)
+    if fam is None:
+        return NA(f"{family} is not in models.families")
+    if not available(fam.checkpoint):
+        return fam.checkpoint
+    try:
+        return load_model(fam.checkpoint)
+    except GenforgeError as exc:
+        return NA(str(exc))
+
+
+def _guard(fn, *args) -> Any:
+    """Run one analysis; an expected failure (bad input) becomes NA, a bug still raises."""
+    try:
+        return fn(*args)
+    except (GenforgeError, ValueError) as exc:
+        return NA(f"{fn.__name__} failed: {exc}")
+
+
+def _test_split(layout: Layout):
+    from genforge.data.prepare import load_prepared
+
+    try:
+        return load_prepared(layout.path("prepared"), "test")
+    except GenforgeError as exc:
+        return NA(str(exc))
+
+
+def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
+    """Speed, diffusion sweep, interpolations, inpainting and anomaly scores (or NAs)."""
+    models = {f: _model(inputs, f) for f in {*inputs.families, *INTERPOLATED}}
+    test = _test_split(inputs.layout)
+    out: dict[str, Any] = {
+        "speed": {
+            f: m if isinstance(m, NA) else measure_speed(m, params.report.speed_images)
+            for f, m in models.items()
+            if f in inputs.families
+        }
+    }
+    diff = models.get("diffusion")
+    out["sweep"] = diff if isinstance(diff, NA) else diffusion_sweep(diff, params, inputs.layout)
+    out["interpolations"] = {}
+    for f in INTERPOLATED:
+        m = models[f]
+        bad = m if isinstance(m, NA) else test
+        out["interpolations"][f] = (
+            bad if isinstance(bad, NA) else _guard(analyses.interpolate, m, *test)
+        )
+    bad = diff if isinstance(diff, NA) else test
+    out["inpainting"] = bad if isinstance(bad, NA) else _guard(analyses.inpaint, diff, *test)
+    vae = models.get("vae")
+    bad = vae if isinstance(vae, NA) else test
+    out["anomaly"] = (
+        bad
+        if isinstance(bad, NA)
+        else _guard(
+            analyses.anomaly,
+            vae,
+            params.data,
+            test[0],
+            params.report.anomaly_images,
+            params.report.ood_source,
+        )
+    )
+    return out
+
+
+def _grid_caption(layout: Layout) -> str:
+    from genforge.data.prepare import load_meta
+
+    try:
+        names = load_meta(layout.path("prepared"))["class_names"]
+    except GenforgeError:
+        return "EMA samples at the end of training."
+    return f"EMA samples at the end of training; conditional models: one row per class ({', '.join(names)})."
+
+
+def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
+    """The (table, figures) sections and the analyses figures, in report order."""
+    fams = inputs.families
+    grid = _grid_caption(inputs.layout)
+    samples = [
+        Figure(f"samples-{f}", f"Samples: {f}", grid, x.samples_png) for f, x in fams.items()
+    ]
+    fooled = [
+        Figure(
+            f"fooled-{f}",
+            f"Called real: {f}",
+            "Generated images the two-sample classifier called real.",
+            x.fooled_png,
+        )
+        for f, x in fams.items()
+    ]
+    sweep = res["sweep"]
+    sections = [
+        (
+            tables.table_comparison(inputs),
+            [
+                *samples,
+                Figure(
+                    "pr_scatter",
+                    "Precision against recall",
+                    "Each family's fidelity (precision) against its diversity (recall); grey crosses are the references.",
+                    figures.pr_scatter(inputs),
+                ),
+            ],
+        ),
+        (tables.table_parameters(inputs), []),
+        (
+            tables.table_fidelity(inputs),
+            [
+                Figure(
+                    "fid_vs_step",
+                    "FID against training step",
+                    "Scored on the EMA weights during training; the dashed line is the real-vs-real floor.",
+                    figures.fid_vs_step(inputs),
+                )
+            ],
+        ),
+        (tables.table_diversity(inputs), []),
+        (tables_measured.table_inference(inputs, res["speed"]), []),
+        (
+            tables_measured.table_sweep(sweep),
+            [
+                Figure(
+                    "sweep",
+                    "Diffusion FID against sampler steps",
+                    "DDIM at each step count, and the full ancestral sampler.",
+                    figures.sweep_curve(sweep),
+                )
+            ],
+        ),
+        (tables_measured.table_transfer(inputs), []),
+        (tables_measured.table_domains(inputs), []),
+        (tables_c2st_training.table_discriminator(inputs), []),
+        (tables_c2st_training.table_fooled(inputs), fooled),
+        (
+            tables_c2st_training.table_training(inputs),
+            [
+                Figure(
+                    "loss_curves",
+                    "Loss curves",
+                    "Every logged loss against step; the main loss is drawn solid.",
+                    figures.loss_curves(inputs),
+                )
+            ],
+        ),
+    ]
+    extra = [_interp_figure(f, res["interpolations"][f]) for f in INTERPOLATED]
+    extra += [_inpaint_figure(res["inpainting"]), _anomaly_figure(res["anomaly"])]
+    return sections, extra
+
+
+def _interp_figure(family: str, png: bytes | NA) -> Figure:
+    how = (
+        "walks along a great circle between two prior draws (slerp), one row per class"
+        if family == "gan"
+        else "walks linearly between the encodings of two real test images (shown at both ends)"
+    )
+    return Figure(
+        f"interpolation-{family}", f"Latent interpolation: {family}", f"The {family} {how}.", png
+    )
+
+
+def _inpaint_figure(r: dict | NA) -> Figure:
+    if isinstance(r, NA):
+        return Figure("inpainting", "Diffusion inpainting", "", r)
+    caption = (
+        f"RePaint (Lugmayr et al. 2022) on {r['images']} masked test images: rows are the "
+        f"originals, the masked inputs and two inpainted draws ({r['steps']} steps, "
+        f"{r['resample']} resamplings each). Mean absolute error in the holes "
+        f"{r['hole_mae']:.1f}/255, against {r['mean_fill_mae']:.1f}/255 for filling them with the "
+        "known pixels' mean."
+    )
+    return Figure("inpainting", "Diffusion inpainting", caption, r["png"])
+
+
+def _anomaly_figure(r: dict | NA) -> Figure:
+    if isinstance(r, NA):
+        return Figure("anomaly", "VAE anomaly scores", "", r)
+    caption = (
+        f"VAE negative ELBO (bits/dim) of {len(r['id_scores'])} test images against "
+        f"{len(r['ood_scores'])} {r['ood_source']} images converted to the same size and "
+        f"channels: mean {r['id_mean']:.2f} vs {r['ood_mean']:.2f} bits/dim, AUROC "
+        f"{r['auroc']:.3f} (1 = the score separates them perfectly, 0.5 = chance; likelihood "
+        "models can rank simple out-of-distribution images as more likely, Nalisnick et al. 2019)."
+    )
+    return Figure("anomaly", "VAE anomaly scores", caption, figures.anomaly_hist(r))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, NA):
+        return {"not_available": value.reason}
+    if isinstance(value, bytes):
+        return None
+    if isinstance(value, dict):
+        return {
+            k: _jsonable(v) for k, v in value.items() if k not in ("png", "id_scores", "ood_scores")
+        }
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def build_report(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+    """Write root/reports/{index.html, report.md, report.json, figures/*.png}.
+
+    Returns report.json's contents (tables as data, analyses' numbers).
+    """
+    layout = Layout(Path(root))
+    inputs = load_inputs(layout, list(params.models.families))
+    res = run_analyses(params, inputs)
+    sections, extra = assemble(params, inputs, res)
+    title = f"genforge comparison report: {params.data.source}"
+    intro = (
+        f"{len(inputs.families)} model families trained on {params.data.source} "
+        f"({params.data.image_size}x{params.data.image_size}, {params.data.channels} channel(s)), "
+        "scored with the same metrics against the same references. Every number is measured on "
+        "this data; 'n/a' cells name what is missing."
+    )
+    summary = {
+        "title": title,
+        "tables": [
+            {
+                "number": t.number,
+                "title": t.title,
+                "columns": t.columns,
+                "rows": _jsonable(t.rows),
+                "unavailable": t.unavailable,
+            }
+            for t, _ in sections
+        ],
+        "analyses": _jsonable({k: v for k, v in res.items() if k != "interpolations"}),
+        "figures": {
+            f.key: (str(f.png) if isinstance(f.png, NA) else "ok")
+            for _, figs in sections
+            for f in figs
+        }
+        | {f.key: (str(f.png) if isinstance(f.png, NA) else "ok") for f in extra},
+    }
+    with atomic_dir(layout.path("reports")) as tmp:
+        (tmp / "figures").mkdir()
+        for fig in [f for _, figs in sections for f in figs] + extra:
+            if not isinstance(fig.png, NA):
+                (tmp / "figures" / f"{fig.key}.png").write_bytes(fig.png)
+        (tmp / "index.html").write_text(
+            render_html(title, intro, sections, extra), encoding="utf-8"
+        )
+        (tmp / "report.md").write_text(
+            render_markdown(title, intro, sections, extra), encoding="utf-8"
+        )
+        (tmp / "report.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary

@@ -1,0 +1,154 @@
+"""Gather what the report reads: metrics, training outputs, gate verdicts, studies.
+
+Every optional input that is missing or unreadable becomes an `NA` carrying the
+reason, so the report renders "not available (reason)" instead of crashing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NA:
+    """A value that is not available, and why."""
+
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return f"not available ({self.reason})"
+
+
+def available(value: Any) -> bool:
+    return not isinstance(value, NA)
+
+
+_LAYOUT = {
+    "prepared": "data/prepared",
+    "models": "models",
+    "featurizer": "models/featurizer",
+    "metrics": "metrics",
+    "evals": "evals",
+    "gate": "gate/report.json",
+    "studies": "studies",
+    "reports": "reports",
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the pipeline's outputs live, relative to one root (the repository)."""
+
+    root: Path = Path(".")
+
+    def path(self, name: str) -> Path:
+        """The path of output `name` (one of the keys of `_LAYOUT`)."""
+        return Path(self.root) / _LAYOUT[name]
+
+
+@dataclass
+class FamilyInputs:
+    """One family's outputs; each field is the value or an `NA`."""
+
+    family: str
+    metrics: dict | NA
+    summary: dict | NA
+    log: list[dict] | NA
+    samples_png: bytes | NA
+    checkpoint: Path | NA
+    fid_curve: list[dict] | NA
+    fooled_png: bytes | NA
+
+
+@dataclass
+class ReportInputs:
+    families: dict[str, FamilyInputs]
+    gate: dict | NA
+    studies: dict | NA
+    layout: Layout
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_json(path: Path, what: str) -> dict | NA:
+    """A JSON object from `path`, or NA naming the file and the problem."""
+    if not path.is_file():
+        return NA(f"{what}: {path} is missing")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return NA(f"{what}: {path} is unreadable ({exc.__class__.__name__})")
+    if not isinstance(value, dict):
+        return NA(f"{what}: {path} does not hold a JSON object")
+    return value
+
+
+def read_jsonl(path: Path, what: str) -> list[dict] | NA:
+    """JSON lines from `path` (blank lines skipped), or NA."""
+    if not path.is_file():
+        return NA(f"{what}: {path} is missing")
+    try:
+        rows = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return NA(f"{what}: {path} is unreadable ({exc.__class__.__name__})")
+    if not rows:
+        return NA(f"{what}: {path} is empty")
+    return rows
+
+
+def read_png(path: Path, what: str) -> bytes | NA:
+    if not path.is_file():
+        return NA(f"{what}: {path} is missing")
+    data = path.read_bytes()
+    if not data.startswith(b"\x89PNG"):
+        return NA(f"{what}: {path} is not a PNG file")
+    return data
+
+
+def load_family(layout: Layout, family: str) -> FamilyInputs:
+    """Read models/<family>/*, metrics/<family>.json and evals/<family>/fooled.png."""
+    mdir = layout.path("models") / family
+    ckpt = mdir / "checkpoint.pt"
+    return FamilyInputs(
+        family=family,
+        metrics=read_json(layout.path("metrics") / f"{family}.json", "evaluation metrics"),
+        summary=read_json(mdir / "train_summary.json", "training summary"),
+        log=read_jsonl(mdir / "train_log.jsonl", "training log"),
+        samples_png=read_png(mdir / "samples.png", "sample grid"),
+        checkpoint=ckpt if ckpt.is_file() else NA(f"checkpoint: {ckpt} is missing"),
+        fid_curve=read_jsonl(mdir / "fid_curve.jsonl", "FID curve"),
+        fooled_png=read_png(layout.path("evals") / family / "fooled.png", "fooled samples"),
+    )
+
+
+def load_inputs(layout: Layout, families: list[str]) -> ReportInputs:
+    """Everything the tables and figures need, read once."""
+    return ReportInputs(
+        families={f: load_family(layout, f) for f in families},
+        gate=read_json(
+            layout.path("gate"), "gate report (written by the Prefect flow's promotion gate)"
+        ),
+        studies=read_json(layout.path("studies") / "studies.json", "studies (genforge study)"),
+        layout=layout,
+    )
+
+
+def references(inputs: ReportInputs) -> dict[str, dict] | NA:
+    """The reference points (floor, gaussian, noise) from the first metrics file that has them."""
+    for fam in inputs.families.values():
+        if available(fam.metrics) and isinstance(fam.metrics.get("reference"), dict):
+            return fam.metrics["reference"]
+    return NA("no metrics file holds reference points")
+
+
+def champion(inputs: ReportInputs) -> str | None:
+    """The champion's family according to the gate report, if any."""
+    if not available(inputs.gate):
+        return None
+    champ = inputs.gate.get("champion")
+    return champ.get("family") if isinstance(champ, dict) else None
