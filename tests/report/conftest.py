@@ -23,10 +23,21 @@ REPORT = {
 }
 
 
+FEATURIZER = {
+    "steps": 30,
+    "batch_size": 16,
+    "width": 8,
+    "feature_dim": 16,
+    "min_test_accuracy": 0.0,
+}
+EVALUATE = {"n_samples": 10, "batch_size": 16, "bootstrap": 0, "kid_subset_size": 5}
+
+
 def report_params(**sections):
-    """Tiny params for all five families with a report section sized for tests."""
-    report = {**REPORT, **sections.pop("report", {})}
-    return tiny_params(list(FAMILIES), report=report, **sections)
+    """Tiny params for all five families; report, featurizer and evaluation sized for tests."""
+    tiny = {"report": REPORT, "featurizer": FEATURIZER, "evaluate": EVALUATE}
+    merged = {k: {**v, **sections.pop(k, {})} for k, v in tiny.items()}
+    return tiny_params(list(FAMILIES), **merged, **sections)
 
 
 def reference(fid: float, quality: float) -> dict:
@@ -108,6 +119,7 @@ def trained_tree(tmp_path_factory) -> Path:
     """data/prepared and models/<family> for all five families (6 steps each), built once."""
     from genforge.data.ingest import ingest
     from genforge.data.prepare import prepare
+    from genforge.evaluation.featurizer import train_featurizer
     from genforge.training.run import train_family
 
     root = tmp_path_factory.mktemp("report-tree")
@@ -116,6 +128,7 @@ def trained_tree(tmp_path_factory) -> Path:
     prepare(params.data, root / "data/raw", root / "data/prepared")
     for f in FAMILIES:
         train_family(params, f, root / "data/prepared", root / "models" / f, progress=False)
+    train_featurizer(params, root / "data/prepared", root / "models/featurizer")
     return root
 
 

@@ -23,6 +23,7 @@ FIGURES = (
         "interpolation-gan",
         "inpainting",
         "anomaly",
+        "sweep",
     ]
     + [f"fooled-{f}" for f in FAMILIES]
 )
@@ -67,6 +68,10 @@ def test_tables_show_the_measured_numbers(tree):
     assert training["diffusion"][1] == 6 and training["diffusion"][-1] == "no"
     anomaly = summary["analyses"]["anomaly"]
     assert 0 <= anomaly["auroc"] <= 1 and anomaly["ood_source"] == "digits"
+    ddim2, ddim5, ddim50, ancestral = tables["5b"]["rows"]  # the real scorer, 10 samples each
+    assert ddim2[:2] == ["ddim", 2] and ddim2[2] > 0 and ddim2[7] == 10
+    assert ancestral[:2] == ["ancestral", 20] and ancestral[2] > 0
+    assert ddim50[1] == {"not_available": "DDIM 50 steps > the model's 20 timesteps"}
     inpaint = summary["analyses"]["inpainting"]
     assert inpaint["hole_mae"] >= 0 and inpaint["images"] == 8
     _, md = outputs(tree)

@@ -124,25 +124,21 @@ def repaint(
     # The model's own (optionally guided) noise prediction, as `sample` uses it.
     eps_fn = model._eps_fn(labels, model.cfg.guidance_scale)
     ts = sampling_timesteps(diff.timesteps, model.cfg.sample_steps)
-    x = model.randn(*x0.shape, generator=generator)
+    noise = lambda: model.randn(*x0.shape, generator=generator)  # noqa: E731
+    x = noise()  # x_T
     for i, t in enumerate(ts):
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
         tb = torch.full((x.shape[0],), t, device=dev, dtype=torch.long)
+        tb_prev = torch.full_like(tb, t_prev)
         for u in range(RESAMPLE):
-            noise = model.randn(*x0.shape, generator=generator) if t_prev >= 0 else None
-            unknown = diff.step(eps_fn(x, tb).float(), x, t, t_prev, 1.0, noise)
-            known = (
-                x0
-                if t_prev < 0
-                else diff.q_sample(x0, tb * 0 + t_prev, model.randn(*x0.shape, generator=generator))
-            )
+            last = t_prev < 0
+            unknown = diff.step(eps_fn(x, tb).float(), x, t, t_prev, 1.0, None if last else noise())
+            known = x0 if last else diff.q_sample(x0, tb_prev, noise())
             x = mask * known + (1 - mask) * unknown
-            if u + 1 < RESAMPLE and t_prev >= 0:
-                # x_t ~ q(x_t | x_{t_prev}): sqrt(ab_t / ab_prev) x + sqrt(1 - ab_t / ab_prev) eps
-                ratio = diff.alpha_bar(tb) / diff.alpha_bar(tb * 0 + t_prev)
-                x = ratio.sqrt() * x + (1 - ratio).sqrt() * model.randn(
-                    *x0.shape, generator=generator
-                )
+            if u + 1 < RESAMPLE and not last:
+                # back to x_t ~ q(x_t | x_{t_prev}) = N(sqrt(ab_t / ab_prev) x, 1 - ab_t / ab_prev)
+                ratio = diff.alpha_bar(tb) / diff.alpha_bar(tb_prev)
+                x = ratio.sqrt() * x + (1 - ratio).sqrt() * noise()
     return x
 
 

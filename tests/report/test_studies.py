@@ -1,0 +1,84 @@
+"""`genforge study`: the transfer and multi-domain studies behind report tables 6 and 7,
+trained and scored for real at test scale."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genforge.config import FAMILIES
+from genforge.report.build import build_report
+from genforge.report.studies import run_studies, seed_checkpoint
+from genforge.training.checkpoint import load_checkpoint
+from genforge.training.run import train_family
+from tests.conftest import tiny_family
+from tests.report.conftest import report_params
+
+# digits capped at 12 per class keeps the second domain as small as the tiny shapes
+STUDIES = {"datasets": ["digits"], "transfer": {}, "study_steps": 4, "study_samples": 10}
+
+
+def test_unconfigured_studies_only_say_why(tree):
+    summary = run_studies(report_params(), tree)
+    assert summary == {
+        "domains": None,
+        "transfer": None,
+        "reasons": {
+            "domains": "report.datasets is empty",
+            "transfer": "report.transfer is not set",
+        },
+    }
+    report = build_report(report_params(), tree)
+    tables = {t["number"]: t for t in report["tables"]}
+    assert (
+        tables["7"]["unavailable"]
+        == "report.datasets is empty; set report.datasets and run `make report-full`"
+    )
+
+
+@pytest.mark.slow
+def test_transfer_and_domains_fill_tables_6_and_7(tree):
+    gan = tiny_family("gan", conditional=True)
+    params = report_params(report=STUDIES, data={"max_per_class": 12}, models={"gan": gan})
+    summary = run_studies(params, tree)
+    digits = summary["domains"]["digits"]
+    assert set(digits["families"]) == set(FAMILIES) and digits["num_classes"] == 10
+    assert all(r["fid"] > 0 and r["n_samples"] == 10 for r in digits["families"].values())
+    transfer = summary["transfer"]
+    assert (transfer["from_source"], transfer["to_source"]) == ("digits", "shapes")
+    for f in FAMILIES:
+        scratch, tuned = transfer["families"][f]["scratch"], transfer["families"][f]["finetuned"]
+        assert scratch["steps"] == tuned["steps"] == 4 and scratch["fid"] != tuned["fid"]
+    # 10 digit classes vs 4 shapes: the conditional label embeddings start fresh
+    assert "generator.embed" in transfer["families"]["gan"]["reinitialised"]
+    assert not list((tree / "studies").rglob("checkpoint.pt"))  # scored, then dropped
+    on_disk = json.loads((tree / "studies/studies.json").read_text())
+    assert on_disk["transfer"]["families"]["vae"]["finetuned"]["fid"] == tuned_fid(summary, "vae")
+
+    report = build_report(params, tree)
+    tables = {t["number"]: t for t in report["tables"]}
+    assert [r[0] for r in tables["6"]["rows"]] == list(FAMILIES)
+    assert [(r[0], r[1]) for r in tables["7"]["rows"]] == [("digits", f) for f in FAMILIES]
+    md = (tree / "reports/report.md").read_text()
+    assert "digits → shapes" in md
+
+
+def tuned_fid(summary: dict, family: str) -> float:
+    return summary["transfer"]["families"][family]["finetuned"]["fid"]
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights(trained_tree, tmp_path):
+    """A seeded step-0 checkpoint is resumed by train_family: matching tensors come from
+    the pre-trained model, the others from a fresh initialisation."""
+    params = report_params()
+    prepared = trained_tree / "data/prepared"
+    source = trained_tree / "models/vae/checkpoint.pt"
+    reinit = seed_checkpoint(params, "vae", prepared, tmp_path / "vae", source)
+    assert reinit == []  # same data, same shapes: everything is copied
+    seeded = load_checkpoint(tmp_path / "vae/checkpoint.pt")
+    pre = load_checkpoint(source)["ema"]
+    assert all(torch.equal(seeded["model"][k], pre[k]) for k in pre)
+    summary = train_family(params, "vae", prepared, tmp_path / "vae", progress=False)
+    assert summary["resumed_from"] == 0 and summary["steps"] == 6
