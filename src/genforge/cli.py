@@ -42,8 +42,11 @@ def cmd_prepare(params: Params, args: argparse.Namespace) -> None:
 
 
 def cmd_train(params: Params, args: argparse.Namespace) -> None:
+    from genforge.training.launch import launch_if_needed
     from genforge.training.run import train_family
 
+    if launch_if_needed(params.train, args.params, args.family):
+        return  # trained by train.nproc_per_node processes under torchrun
     train_family(params, args.family, prepared_dir=PREPARED_DIR, out_dir=MODELS_DIR / args.family)
 
 
@@ -67,6 +70,21 @@ def cmd_study(params: Params, args: argparse.Namespace) -> None:
     print(f"wrote studies/studies.json ({', '.join(done) or 'nothing configured'})")
 
 
+def cmd_storage(params: Params, args: argparse.Namespace) -> None:
+    if args.action == "check":
+        from genforge.storage.check import check_storage
+
+        print("\n".join(check_storage(params.storage, create_buckets=args.create_buckets)))
+    elif args.action == "dvc-remote":
+        from genforge.storage.dvc_remote import configure_dvc_remote
+
+        print(f"default DVC remote: {configure_dvc_remote(params.storage)}")
+    else:
+        from genforge.storage.dvc_remote import transfer
+
+        print(f"dvc {args.action}: {transfer(args.action, params.storage)}")
+
+
 COMMANDS: dict[str, tuple[Callable, str]] = {
     "ingest": (cmd_ingest, "snapshot the configured data source into data/raw (DVC-tracked)"),
     "prepare": (
@@ -82,6 +100,11 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
         "extra training for report tables 6-7 (report.transfer, report.datasets) into studies/",
     ),
     "report": (cmd_report, "write the comparison report: reports/index.html and report.md"),
+    "storage": (
+        cmd_storage,
+        "storage (params.storage): `check` S3 endpoint, credentials and buckets; "
+        "`dvc-remote` sets the default DVC remote; `push`/`pull` data with a clear diagnosis",
+    ),
 }
 
 
@@ -103,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "train":
             p.add_argument(
                 "--family", required=True, choices=FAMILIES, help="model family to train"
+            )
+        if name == "storage":
+            p.add_argument(
+                "action",
+                choices=("check", "dvc-remote", "push", "pull"),
+                help="check the store; set the default DVC remote; dvc push/pull with a diagnosis",
+            )
+            p.add_argument(
+                "--create-buckets", action="store_true", help="check: create missing buckets"
             )
     return parser
 

@@ -192,6 +192,7 @@ class TrainConfig(Section):
     checkpoint_every: PosInt = 500
     log_every: PosInt = 50
     sample_every: PosInt = 500
+    nproc_per_node: PosInt = 1  # > 1: `genforge train` starts itself under torchrun (DDP)
 
 
 # ----------------------------------------------------------------------- evaluate
@@ -234,16 +235,34 @@ class TrackingConfig(Section):
     serve_max_n: Annotated[int, Field(ge=1, le=4096)] = 64
 
 
+# S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens (AWS naming rules).
+S3Bucket = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+S3Prefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]+$")]
+
+
 class StorageConfig(Section):
+    """Where the DVC remote and MLflow artifacts live; credentials only ever come from env."""
+
     backend: Literal["local", "s3"] = "local"
-    dvc_remote: str = ".dvc-remote"  # a directory (relative to the repo) or s3://bucket/prefix
-    s3_bucket: str | None = None
-    s3_endpoint: str | None = None
+    dvc_remote: str = ".dvc-remote"  # backend local: a directory (relative to the repo)
+    s3_bucket: S3Bucket | None = None  # backend s3: DVC remote and MLflow artifacts
+    s3_endpoint: str | None = None  # e.g. http://127.0.0.1:9000; null: AWS_ENDPOINT_URL or AWS
+    s3_dvc_prefix: S3Prefix = "dvc"  # DVC remote: s3://<s3_bucket>/<s3_dvc_prefix>
+    mlflow_artifacts_uri: str | None = None  # null: s3://<s3_bucket>/mlflow when backend is s3
 
     @model_validator(mode="after")
     def _s3_needs_bucket(self) -> StorageConfig:
         if self.backend == "s3" and not self.s3_bucket:
             raise ValueError("storage.s3_bucket is required when storage.backend is 's3'")
+        if self.s3_endpoint and not self.s3_endpoint.startswith(("http://", "https://")):
+            raise ValueError(
+                f"storage.s3_endpoint must be an http:// or https:// URL, got {self.s3_endpoint!r}"
+            )
+        if self.mlflow_artifacts_uri and not self.mlflow_artifacts_uri.startswith("s3://"):
+            raise ValueError(
+                "storage.mlflow_artifacts_uri must be an s3://bucket/prefix URI, "
+                f"got {self.mlflow_artifacts_uri!r}"
+            )
         return self
 
 
