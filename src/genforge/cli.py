@@ -47,7 +47,16 @@ def cmd_train(params: Params, args: argparse.Namespace) -> None:
 
     if launch_if_needed(params.train, args.params, args.family):
         return  # trained by train.nproc_per_node processes under torchrun
-    train_family(params, args.family, prepared_dir=PREPARED_DIR, out_dir=MODELS_DIR / args.family)
+    from genforge.tracking.runs import tracked_training
+
+    with tracked_training(params, args.family, PREPARED_DIR) as callbacks:  # MLflow child run
+        train_family(
+            params,
+            args.family,
+            prepared_dir=PREPARED_DIR,
+            out_dir=MODELS_DIR / args.family,
+            callbacks=callbacks,
+        )
 
 
 def cmd_report(params: Params, args: argparse.Namespace) -> None:
@@ -85,6 +94,38 @@ def cmd_storage(params: Params, args: argparse.Namespace) -> None:
         print(f"dvc {args.action}: {transfer(args.action, params.storage)}")
 
 
+def cmd_register(params: Params, args: argparse.Namespace) -> None:
+    from genforge.registry.promote import register_and_promote
+
+    print_gate(register_and_promote(params, list(params.models.families)))
+
+
+def cmd_promote(params: Params, args: argparse.Namespace) -> None:
+    from genforge.registry.promote import promote
+
+    print_gate(promote(params, family=args.family, force=args.force, reason=args.reason))
+
+
+def cmd_rollback(params: Params, args: argparse.Namespace) -> None:
+    from genforge.registry.promote import rollback
+
+    print_gate(rollback(params))
+
+
+def print_gate(report: dict) -> None:
+    def who(e: dict | None) -> str:
+        return f"{e['family']} v{e['version']}" if e else "none"
+
+    for family, v in report["families"].items():
+        verdict = "forced" if v.get("forced") else "passed" if v.get("passed") else "failed"
+        why = "; ".join(v.get("reasons") or [])
+        print(f"{family}: {verdict}" + (f" ({why})" if why else ""))
+    print(
+        f"{report['registered_model']}@champion: {who(report['champion'])} "
+        f"(was {who(report['champion_before'])}); gate report: gate/report.md"
+    )
+
+
 COMMANDS: dict[str, tuple[Callable, str]] = {
     "ingest": (cmd_ingest, "snapshot the configured data source into data/raw (DVC-tracked)"),
     "prepare": (
@@ -100,6 +141,15 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
         "extra training for report tables 6-7 (report.transfer, report.datasets) into studies/",
     ),
     "report": (cmd_report, "write the comparison report: reports/index.html and report.md"),
+    "register": (
+        cmd_register,
+        "log and register every evaluated family in MLflow, run the gate, promote the best",
+    ),
+    "promote": (
+        cmd_promote,
+        "re-run the gate on the newest registered versions (--force --reason: promote anyway)",
+    ),
+    "rollback": (cmd_rollback, "swap the registry aliases champion and previous"),
     "storage": (
         cmd_storage,
         "storage (params.storage): `check` S3 endpoint, credentials and buckets; "
@@ -127,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--family", required=True, choices=FAMILIES, help="model family to train"
             )
+        if name == "promote":
+            p.add_argument("--family", choices=FAMILIES, help="only this family's newest version")
+            p.add_argument("--force", action="store_true", help="promote even if the gate fails")
+            p.add_argument("--reason", help="why a forced promotion (required with --force)")
         if name == "storage":
             p.add_argument(
                 "action",

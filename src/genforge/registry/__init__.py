@@ -1,0 +1,1 @@
+"""The model registry: the promotion gate, the `champion`/`previous` aliases, rollback."""

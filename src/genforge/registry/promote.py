@@ -1,0 +1,313 @@
+"""Register candidates, run the gate against the re-scored champion, move the aliases.
+
+`register_and_promote` is what the pipeline runs after evaluation (`genforge register`,
+the flow's register step): every evaluated family becomes a version of the dataset's
+registered model (a pyfunc model logged into the family's run), the champion is
+re-scored on the current reference data, every candidate is judged, and the best
+passing one (lowest FID) becomes `champion`, the old one `previous`. `promote`
+re-judges the newest version of each family (`--force --reason` promotes one
+regardless), `rollback` swaps `champion` and `previous`. Each decision writes the
+gate report (gate/report.json + .md) and attaches it to the pipeline run.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from genforge.config import Params
+from genforge.errors import GenforgeError
+from genforge.registry import gate
+from genforge.registry.report import attach_report, write_report
+from genforge.registry.versions import (
+    CHAMPION,
+    FORCE_REASON,
+    FORCED,
+    PREVIOUS,
+    Registry,
+    RegistryError,
+    stored_verdict,
+    version_metrics,
+)
+from genforge.tracking import lineage
+from genforge.tracking.runs import (
+    Tracker,
+    family_run,
+    file_sha256,
+    log_evaluation_here,
+    open_tracker,
+    read_metrics,
+)
+
+Rescore = Callable[[Any], dict[str, Any]]  # model version -> metrics on the current data
+PREPARED, METRICS, MODELS = Path("data/prepared"), Path("metrics"), Path("models")
+
+
+def connect(params: Params, root: Path) -> tuple[Tracker, Registry]:
+    tr = open_tracker(params, Path(root) / PREPARED, root)
+    reg = Registry(tr.client, lineage.registered_model_name(params))
+    reg.ensure()
+    return tr, reg
+
+
+def default_rescore(params: Params, root: Path) -> Rescore:
+    """Re-score a version's logged checkpoint on the current prepared data (evaluation's
+    `score_model`, same sample count and seed as the candidates)."""
+
+    def rescore(mv) -> dict[str, Any]:
+        import mlflow
+
+        from genforge.evaluation.evaluate import score_model
+        from genforge.training.checkpoint import load_model
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{mv.name}/{mv.version}", dst_path=tmp
+            )
+            found = sorted(Path(local).rglob("checkpoint.pt"))
+            if not found:
+                raise RegistryError(f"{mv.name} v{mv.version} has no checkpoint.pt artifact")
+            model = load_model(found[0])
+        root_ = Path(root)
+        return score_model(
+            model,
+            params,
+            prepared_dir=root_ / PREPARED,
+            featurizer_dir=root_ / MODELS / "featurizer",
+            cache_dir=root_ / params.evaluate.cache_dir,
+        )
+
+    return rescore
+
+
+def register_family(tr: Tracker, reg: Registry, family: str, root: Path):
+    """Register metrics/<family>.json + its checkpoint as a version (reused when this
+    exact candidate is registered already); None when the family was not evaluated."""
+    from genforge.tracking.pyfunc import log_sampler_model
+
+    metrics_path, ckpt = root / METRICS / f"{family}.json", root / MODELS / family / "checkpoint.pt"
+    if not metrics_path.is_file() or not ckpt.is_file():
+        return None
+    metrics = read_metrics(metrics_path)
+    key = hashlib.sha256(f"{file_sha256(metrics_path)}{file_sha256(ckpt)}".encode()).hexdigest()
+    found = reg.by_key(key[:16])
+    if found is not None:
+        return found
+    import mlflow
+
+    with family_run(tr, family, "registry") as run_id:
+        logged = tr.client.get_run(run_id).data.tags.get("metrics_sha256")
+        paths = {"metrics": metrics_path, "checkpoint": ckpt, "evals": root / "evals" / family}
+        if logged != file_sha256(metrics_path):  # evaluated without tracking, or elsewhere
+            log_evaluation_here(tr.params, metrics, paths)
+        info = log_sampler_model(ckpt, tr.params.tracking.serve_max_n)
+    gated = {k: metrics.get(k) for k in gate.GATED_METRICS}
+    tags = {
+        "family": family,
+        "candidate_key": key[:16],
+        "metrics": json.dumps(gated),
+        **{k: str(v) for k, v in gated.items()},
+        "data_hash": tr.tags["dvc_data_hash"],
+        "data_sha256": str(metrics.get("data_hash") or tr.tags["data_sha256"]),
+        **{k: tr.tags[k] for k in ("params_hash", "git_commit") if k in tr.tags},
+        "run_id": run_id,
+    }
+    return mlflow.register_model(info.model_uri, reg.name, tags=tags)
+
+
+def entry(mv, champion: bool = False) -> dict[str, Any]:
+    """A version as the report shows it: its verdict and gated metrics."""
+    return {
+        "version": mv.version,
+        **stored_verdict(mv),
+        **version_metrics(mv),
+        "champion": champion,
+    }
+
+
+def who(mv) -> dict[str, Any] | None:
+    if mv is None:
+        return None
+    return {"family": mv.tags.get("family"), "version": mv.version, "fid": _fid(mv)}
+
+
+def _fid(mv) -> Any:
+    return version_metrics(mv).get("fid")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def judge_candidates(
+    tr: Tracker, reg: Registry, candidates: dict[str, Any], rescore: Rescore
+) -> dict[str, Any]:
+    """Judge every candidate against the thresholds and the re-scored champion, tag the
+    verdicts, promote the best passing one; returns the report (not yet written)."""
+    cfg = tr.params.gate
+    champion = reg.alias(CHAMPION)
+    rescored, note = None, None
+    held = {mv.version for mv in (champion, reg.alias(PREVIOUS)) if mv is not None}
+    to_judge = {f: mv for f, mv in candidates.items() if mv.version not in held}
+    if champion is not None and to_judge:
+        try:
+            rescored = rescore(champion)
+        except GenforgeError as exc:
+            note = (
+                f"champion v{champion.version} cannot be scored on the current data ({exc}); "
+                "candidates were judged on the thresholds alone"
+            )
+    verdicts = {}
+    for family, mv in to_judge.items():
+        verdict = gate.judge(version_metrics(mv), cfg, rescored)
+        reasons = list(verdict.reasons)
+        if mv.tags.get("data_sha256") != tr.tags["data_sha256"]:
+            reasons.append(
+                f"evaluated on data {mv.tags.get('data_sha256', '?')[:12]}, the current data is "
+                f"{tr.tags['data_sha256'][:12]}: re-run the pipeline"
+            )
+        verdicts[family] = gate.Verdict(not reasons, reasons)
+        compared = {"gate.champion_version": champion.version if rescored else ""}
+        reg.set_verdict(mv, verdicts[family].passed, reasons, compared)
+    fids = {f: version_metrics(to_judge[f]) for f in verdicts}
+    winner = gate.best(fids, verdicts)
+    if winner is not None:
+        reg.move_champion(to_judge[winner])
+    report = build_report(tr, reg, "register", candidates, champion)
+    report.update(
+        champion_stored=version_metrics(champion) if champion else None,
+        champion_rescored=_gated(rescored) if rescored else None,
+        champion_note=note,
+        promoted=who(to_judge[winner]) if winner else None,
+    )
+    return report
+
+
+def _gated(metrics: dict[str, Any]) -> dict[str, Any]:
+    keep = (*gate.GATED_METRICS, "n_samples", "seed", "data_hash", "feature_extractor")
+    return {k: metrics.get(k) for k in keep}
+
+
+def build_report(
+    tr: Tracker, reg: Registry, action: str, candidates: dict[str, Any], before
+) -> dict[str, Any]:
+    """The decision's report skeleton: aliases after it and every family's verdict."""
+    champion, previous = reg.alias(CHAMPION), reg.alias(PREVIOUS)
+    families: dict[str, Any] = {}
+    for family in tr.params.models.families:
+        mv = candidates.get(family)
+        mv = reg.get(mv.version) if mv is not None else reg.latest(family)
+        families[family] = (
+            entry(mv, champion is not None and mv.version == champion.version)
+            if mv is not None
+            else {"version": None, "passed": False, "forced": False, "reasons": ["not evaluated"]}
+        )
+    return {
+        "action": action,
+        "time": _now(),
+        "registered_model": reg.name,
+        "data_hash": tr.tags["dvc_data_hash"],
+        "champion": who(champion),
+        "previous": who(previous),
+        "champion_before": who(before),
+        "champion_stored": None,
+        "champion_rescored": None,
+        "champion_note": None,
+        "promoted": None,
+        "forced": False,
+        "reason": None,
+        "gate": tr.params.gate.model_dump(),
+        "families": families,
+    }
+
+
+def publish(tr: Tracker, report: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Write gate/report.{json,md} and attach them to the pipeline run."""
+    paths = write_report(report, root)
+    attach_report(tr, report, paths)
+    return report
+
+
+def register_and_promote(
+    params: Params, families: list[str], root: Path = Path("."), rescore: Rescore | None = None
+) -> dict[str, Any]:
+    """Log + register every evaluated family, gate them, promote the best; the report."""
+    root = Path(root)
+    tr, reg = connect(params, root)
+    candidates = {}
+    for family in families:
+        mv = register_family(tr, reg, family, root)
+        if mv is not None:
+            candidates[family] = reg.get(mv.version)
+    if not candidates:
+        raise RegistryError(
+            f"no family of {families} has metrics/<family>.json and a checkpoint under {root}; "
+            "run `genforge evaluate --family F` first"
+        )
+    report = judge_candidates(tr, reg, candidates, rescore or default_rescore(params, root))
+    return publish(tr, report, root)
+
+
+def newest(reg: Registry, families: list[str], family: str | None) -> dict[str, Any]:
+    """The newest version of each family (or only of `family`)."""
+    wanted = [family] if family else families
+    found = {f: mv for f in wanted if (mv := reg.latest(f)) is not None}
+    if not found:
+        raise RegistryError(
+            f"{reg.name} has no version of {family or families}; run `genforge register` first"
+        )
+    return found
+
+
+def promote(
+    params: Params,
+    root: Path = Path("."),
+    family: str | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    rescore: Rescore | None = None,
+) -> dict[str, Any]:
+    """Re-run the gate on the newest versions; with `force`, promote one regardless
+    (`family`'s newest, else the lowest FID) and record `reason` in its tags."""
+    root = Path(root)
+    if force and not (reason or "").strip():
+        raise RegistryError("--force needs --reason TEXT: a forced promotion records why")
+    tr, reg = connect(params, root)
+    candidates = newest(reg, list(params.models.families), family)
+    if not force:
+        report = judge_candidates(tr, reg, candidates, rescore or default_rescore(params, root))
+        return publish(tr, {**report, "action": "promote"}, root)
+    chosen = family or min(candidates, key=lambda f: _fid(candidates[f]) or float("inf"))
+    mv = candidates[chosen]
+    before = reg.alias(CHAMPION)
+    if before is not None and before.version == mv.version:
+        raise RegistryError(f"{reg.name} v{mv.version} ({chosen}) is already the {CHAMPION}")
+    reg.set_tags(
+        mv,
+        {
+            FORCED: "true",
+            FORCE_REASON: reason.strip(),
+            "gate.forced_by": getpass.getuser(),
+            "gate.forced_at": _now(),
+        },
+    )
+    reg.move_champion(mv)
+    report = build_report(tr, reg, "force", candidates, before)
+    report.update(forced=True, reason=reason.strip(), promoted=who(mv))
+    return publish(tr, report, root)
+
+
+def rollback(params: Params, root: Path = Path(".")) -> dict[str, Any]:
+    """Swap `champion` and `previous`; the report says who serves now."""
+    root = Path(root)
+    tr, reg = connect(params, root)
+    before = reg.alias(CHAMPION)
+    reg.swap()
+    report = build_report(tr, reg, "rollback", {}, before)
+    return publish(tr, report, root)

@@ -1,0 +1,129 @@
+"""The gate report: every registry decision as gate/report.json and gate/report.md.
+
+The JSON is what the flow's summary and the comparison report read:
+``{"action", "time", "registered_model", "champion": {family, version, fid} | null,
+"previous", "champion_before", "champion_stored", "champion_rescored",
+"champion_note", "promoted", "forced", "reason", "gate", "families": {family:
+{version, passed, forced, reasons, fid, ...}}}``. Each decision also appends one line
+to gate/history.jsonl and is attached to a `gate: <action>` run under the pipeline run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+GATE_DIR = "gate"
+COLUMNS = ("fid", "kid", "precision", "recall", "coverage", "classes_covered")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "–" if value is None else str(value)
+
+
+def _who(entry: dict | None) -> str:
+    return f"{entry['family']} v{entry['version']}" if entry else "none"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """A human-readable rendering of one decision."""
+    lines = [
+        f"# Gate report: {report['action']} ({report['registered_model']})",
+        "",
+        f"- time: {report['time']}",
+        f"- champion before: {_who(report.get('champion_before'))}",
+        f"- champion now: {_who(report.get('champion'))}; previous: {_who(report.get('previous'))}",
+    ]
+    if report.get("forced"):
+        lines.append(f"- **forced** promotion, reason: {report.get('reason')}")
+    if report.get("champion_note"):
+        lines.append(f"- note: {report['champion_note']}")
+    stored, rescored = report.get("champion_stored"), report.get("champion_rescored")
+    if rescored is not None:
+        lines += [
+            "",
+            "The champion was re-scored on the current reference data; candidates are "
+            "compared with the re-scored numbers, not the stored ones.",
+            "",
+            "| champion | " + " | ".join(COLUMNS) + " |",
+            "|---|" + "---:|" * len(COLUMNS),
+            "| stored | " + " | ".join(_fmt((stored or {}).get(c)) for c in COLUMNS) + " |",
+            "| re-scored | " + " | ".join(_fmt(rescored.get(c)) for c in COLUMNS) + " |",
+        ]
+    lines += ["", "| family | version | " + " | ".join(COLUMNS) + " | verdict |"]
+    lines.append("|---|---:|" + "---:|" * len(COLUMNS) + "---|")
+    for family, v in report["families"].items():
+        if v.get("version") is None:
+            lines.append(f"| {family} | – |" + " |" * len(COLUMNS) + f" {v['reasons'][0]} |")
+            continue
+        verdict = "forced" if v.get("forced") else ("passed" if v.get("passed") else "failed")
+        if v.get("reasons"):
+            verdict += ": " + "; ".join(v["reasons"])
+        name = f"**{family}** (champion)" if v.get("champion") else family
+        cells = " | ".join(_fmt(v.get(c)) for c in COLUMNS)
+        lines.append(f"| {name} | {v['version']} | {cells} | {verdict} |")
+    gate = report.get("gate") or {}
+    lines += ["", "Gate: " + ", ".join(f"{k} {v}" for k, v in gate.items()), ""]
+    return "\n".join(lines)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_report(report: dict[str, Any], root: Path) -> tuple[Path, Path]:
+    """Write gate/report.json and gate/report.md (atomically) and append the history."""
+    out = Path(root) / GATE_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    paths = out / "report.json", out / "report.md"
+    _atomic_write(paths[0], json.dumps(report, indent=2) + "\n")
+    _atomic_write(paths[1], markdown(report))
+    with (out / "history.jsonl").open("a") as history:
+        history.write(json.dumps(report, sort_keys=True) + "\n")
+    return paths
+
+
+def attach_report(tr, report: dict[str, Any], paths: tuple[Path, Path]) -> str:
+    """Log the report as a `gate: <action>` run under the pipeline run; returns its id."""
+    from mlflow.entities import Metric
+
+    from genforge.tracking.runs import parent_run
+
+    parent, _ = parent_run(tr)
+    tags = {
+        **tr.tags,
+        "role": "gate",
+        "action": report["action"],
+        "pipeline_key": tr.key,
+        "mlflow.parentRunId": parent,
+    }
+    champion = report.get("champion")
+    if champion:
+        tags.update(champion_family=champion["family"], champion_version=champion["version"])
+    run = tr.client.create_run(tr.experiment_id, run_name=f"gate: {report['action']}", tags=tags)
+    run_id = run.info.run_id
+    try:
+        for path in paths:
+            tr.client.log_artifact(run_id, str(path), GATE_DIR)
+        promoted = 1.0 if report.get("promoted") else 0.0
+        tr.client.log_batch(run_id, metrics=[Metric("promoted", promoted, _now_ms(), 0)])
+        tr.client.set_terminated(run_id, "FINISHED")
+    except Exception:
+        tr.client.set_terminated(run_id, "FAILED")
+        raise
+    return run_id
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)

@@ -1,0 +1,50 @@
+"""Validation of serving payloads (no server): what is accepted, what is refused and why."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from genforge.tracking.pyfunc import SampleRequest, parse_requests
+
+
+def parse(payload, max_n=16, classes=4, conditional=True):
+    return parse_requests(payload, max_n, classes, conditional)
+
+
+def test_accepts_dicts_rows_and_dataframes():
+    assert parse({"n": 3}) == [SampleRequest(3, 0, None)]
+    rows = [{"n": 2, "seed": 5, "label": 1}, {"n": 1, "seed": 0, "label": None}]
+    assert parse(rows) == [SampleRequest(2, 5, 1), SampleRequest(1, 0, None)]
+    frame = pd.DataFrame({"n": [2.0], "seed": [1.0], "label": [float("nan")]})  # MLflow's doubles
+    assert parse(frame) == [SampleRequest(2, 1, None)]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"n": 17}, "17 images requested; at most 16"),
+        ([{"n": 9}, {"n": 8}], "17 images requested; at most 16"),
+        ({"n": 0}, "n must be an integer >= 1"),
+        ({"seed": 1}, "n must be an integer >= 1"),
+        ({"n": 2.5}, "n must be an integer"),
+        ({"n": "many"}, "n must be an integer"),
+        ({"n": True}, "n must be an integer"),
+        ({"n": 1, "label": 4}, "unknown label 4; this model knows 0..3"),
+        ({"n": 1, "label": -1}, "unknown label -1"),
+        ({"n": 1, "seed": -3}, "seed must be in"),
+        ({"n": 1, "colour": "red"}, "unknown field(s) ['colour']"),
+        ([], "empty request"),
+        ("n=3", "expected rows of"),
+    ],
+)
+def test_refuses_with_a_clear_message(payload, message):
+    with pytest.raises(ValueError, match=None) as info:
+        parse(payload)
+    assert message in str(info.value)
+
+
+def test_unconditional_models_take_no_label():
+    assert parse({"n": 1, "label": None}, conditional=False) == [SampleRequest(1, 0, None)]
+    with pytest.raises(ValueError, match="unconditional; label must be null"):
+        parse({"n": 1, "label": 0}, conditional=False)
