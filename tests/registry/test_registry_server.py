@@ -4,7 +4,12 @@ on the champion."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import os
+import urllib.error
+import urllib.request
 
 import mlflow
 import pytest
@@ -14,7 +19,14 @@ from genforge.registry.versions import CHAMPION, PREVIOUS, RegistryError, eligib
 from genforge.tracking.lineage import PARENT_ENV
 from genforge.training.run import train_family
 from tests.conftest import tiny_family, tiny_params
-from tests.tracking.helpers import mlflow_server, project, tiny_prepared, write_metrics
+from tests.storage.servers import BIN, Server, free_port, http_ok
+from tests.tracking.helpers import (
+    mlflow_server,
+    project,
+    serve_env,
+    tiny_prepared,
+    write_metrics,
+)
 
 pytestmark = pytest.mark.integration
 FAMILIES = ["vae", "gan"]
@@ -37,13 +49,14 @@ def checkpoints(tmp_path_factory):
     return prepared, {f: out / f / "checkpoint.pt" for f in FAMILIES}
 
 
-def base_params(name: str, **sections):
+def base_params(name: str):
     models = {f: tiny_family(f, conditional=True) for f in FAMILIES}
     return tiny_params(
         FAMILIES,
         models=models,
         tracking={"registered_model_prefix": name, "serve_max_n": 8},
-        **sections,
+        featurizer={"steps": 30, "batch_size": 16, "min_test_accuracy": 0.0},
+        evaluate={"n_samples": 40, "batch_size": 40, "bootstrap": 5},
     )
 
 
@@ -203,3 +216,109 @@ def test_promote_rejudges_the_newest_versions_against_the_rescored_champion(case
     assert reg.alias(CHAMPION).tags["family"] == "vae"
     report = promote(params, root, rescore=rescored(fid=9.0))  # the champion got worse
     assert report["action"] == "promote" and report["champion"]["family"] == "gan"
+
+
+@pytest.mark.slow
+def test_the_real_rescore_scores_the_logged_checkpoint_on_the_current_data(case):
+    """default_rescore downloads the version's checkpoint and runs the evaluation's
+    score_model on today's prepared data: the same numbers as evaluating it here."""
+    from genforge.evaluation.evaluate import evaluate_family
+    from genforge.evaluation.featurizer import train_featurizer
+    from genforge.registry.promote import default_rescore
+
+    root, params = case
+    prepared, featurizer = root / "data/prepared", root / "models/featurizer"
+    train_featurizer(params, prepared_dir=prepared, out_dir=featurizer)
+    here = evaluate_family(
+        params,
+        "vae",
+        prepared,
+        root / "models",
+        featurizer,
+        root / "metrics/vae.json",
+        root / params.evaluate.cache_dir,
+    )
+    register_and_promote(params, ["vae"], root, rescore=no_rescore)
+    _, reg = connect(params, root)
+    rescored_now = default_rescore(params, root)(reg.latest("vae"))
+    for key in ("fid", "kid", "precision", "recall", "coverage", "classes_covered"):
+        assert rescored_now[key] == pytest.approx(here[key], rel=1e-5), key
+    assert rescored_now["n_samples"] == 40
+
+
+def post(port: int, payload) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def decode(prediction: dict):
+    from PIL import Image
+
+    return Image.open(io.BytesIO(base64.b64decode(prediction["png"])))
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_with_the_champions_images(case, server):
+    root, params = case
+    write_metrics(root, "vae", fid=5.0)
+    write_metrics(root, "gan", fid=50.0)  # fails: the vae is the champion
+    name = register_and_promote(params, FAMILIES, root, rescore=no_rescore)["registered_model"]
+    port = free_port()
+    cmd = [str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{name}@champion"]
+    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    serve = Server("mlflow models serve", cmd, serve_env(server), root / "serve.log", port)
+    serve.start(ready=lambda: http_ok(f"http://127.0.0.1:{port}/ping"), timeout=120)
+    try:
+        status, body = post(port, {"dataframe_records": [{"n": 3, "seed": 7, "label": 2}]})
+        assert status == 200, body
+        images = body["predictions"]
+        assert len(images) == 3 and {p["label"] for p in images} == {2}
+        assert all(p["shape"] == [3, 8, 8] for p in images)
+        assert {decode(p).size for p in images} == {(8, 8)}
+        assert decode(images[0]).mode == "RGB"
+        _, again = post(port, {"inputs": {"n": 3, "seed": 7, "label": 2}})
+        assert [p["png"] for p in again["predictions"]] == [p["png"] for p in images]
+        _, mixed = post(port, {"dataframe_records": [{"n": 2, "seed": 1, "label": None}]})
+        assert [p["label"] for p in mixed["predictions"]] == [0, 1]  # classes in turn
+
+        for payload, message in [
+            ({"dataframe_records": [{"n": 9}]}, "9 images requested; at most 8"),
+            ({"dataframe_records": [{"n": 1, "label": 4}]}, "unknown label 4"),
+            ({"dataframe_records": [{"n": "many"}]}, "n must be an integer"),
+        ]:
+            status, body = post(port, payload)
+            assert status == 400 and message in body["message"], (payload, body)
+    finally:
+        serve.stop()
+    assert os.path.getsize(root / "serve.log") > 0
+
+
+def test_cli_register_promote_force_and_rollback(case, monkeypatch, capsys):
+    import yaml
+
+    from genforge.cli import main
+
+    root, params = case
+    (root / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json")))
+    monkeypatch.chdir(root)
+    write_metrics(root, "vae", fid=5.0)
+    write_metrics(root, "gan", fid=50.0)
+    assert main(["register"]) == 0
+    out = capsys.readouterr().out
+    assert "vae: passed" in out and "gan: failed (fid 50 > gate.fid_max 10)" in out
+    assert "@champion: vae v1 (was none)" in out
+
+    assert main(["promote", "--force"]) == 1
+    assert "--force needs --reason TEXT" in capsys.readouterr().err
+    assert main(["promote", "--force", "--family", "gan", "--reason", "demo"]) == 0
+    assert "@champion: gan v2 (was vae v1)" in capsys.readouterr().out
+    assert main(["rollback"]) == 0
+    assert "@champion: vae v1 (was gan v2)" in capsys.readouterr().out
