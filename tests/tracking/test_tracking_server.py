@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from genforge.tracking.lineage import PARENT_ENV
-from genforge.tracking.runs import log_evaluation, open_tracker, tracked_training
+from genforge.tracking.runs import (
+    end_pipeline_run,
+    log_evaluation,
+    open_tracker,
+    start_pipeline_run,
+    tracked_training,
+)
 from genforge.training.run import train_family
 from tests.conftest import tiny_params
 from tests.tracking.helpers import good_metrics, mlflow_server, tiny_prepared
@@ -110,8 +116,7 @@ def test_a_given_parent_run_is_used_and_left_open(
 ):
     prepared = tiny_prepared(tmp_path_factory)
     params = tiny_params(["vae"], tracking={"experiment_prefix": "b"})
-    tr = open_tracker(params, prepared, tmp_path)
-    flow_parent = tracking.create_run(tr.experiment_id, run_name="prefect flow").info.run_id
+    flow_parent = start_pipeline_run(params, prepared, tmp_path)  # what the flow does
     monkeypatch.setenv(PARENT_ENV, flow_parent)
     monkeypatch.setenv("PREFECT__FLOW_RUN_ID", "flow-run-42")
     run_id = train_and_evaluate(params, prepared, tmp_path)
@@ -120,8 +125,11 @@ def test_a_given_parent_run_is_used_and_left_open(
     assert child.data.tags["mlflow.parentRunId"] == flow_parent
     assert child.data.tags["prefect_flow_run_id"] == "flow-run-42"
     assert tracking.get_run(flow_parent).info.status == "RUNNING"  # the flow ends it
-    runs = tracking.search_runs([tr.experiment_id], "tags.role = 'pipeline'")
-    assert runs == []  # no parent of our own
+    experiment = child.info.experiment_id
+    parents = tracking.search_runs([experiment], "tags.role = 'pipeline'")
+    assert [r.info.run_id for r in parents] == [flow_parent]  # no parent of our own
+    end_pipeline_run(params, flow_parent, ok=True, root=tmp_path)
+    assert tracking.get_run(flow_parent).info.status == "FINISHED"
 
 
 def test_an_unknown_parent_run_id_is_a_clear_error(
@@ -137,3 +145,42 @@ def test_an_unknown_parent_run_id_is_a_clear_error(
         family_run(tr, "vae", "train"),
     ):
         pass
+
+
+def test_genforge_train_in_its_own_process_joins_the_same_pipeline_run(
+    tracking, tmp_path, tmp_path_factory, server
+):
+    """A `dvc repro` stage: `genforge train` as a subprocess, the evaluation logged later
+    from another process, both find the one parent and the one family child by tags."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.tracking.helpers import project
+
+    prepared = tiny_prepared(tmp_path_factory)
+    root = project(tmp_path, prepared, {})
+    params = tiny_params(["vae"], evaluate={"n_samples": 40}, tracking={"experiment_prefix": "c"})
+    (root / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json")))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server}
+    env.pop(PARENT_ENV, None)
+    result = subprocess.run(
+        [sys.executable, "-m", "genforge.cli", "train", "--family", "vae"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = good_metrics("vae")
+    (root / "metrics" / "vae.json").write_text(json.dumps(metrics))
+    paths = {"metrics": root / "metrics/vae.json", "checkpoint": root / "models/vae/checkpoint.pt"}
+    run_id = log_evaluation(params, "vae", metrics, paths, root / "data/prepared", root)
+
+    exp = tracking.get_experiment_by_name("c-shapes").experiment_id
+    assert len(tracking.search_runs([exp], "tags.role = 'pipeline'")) == 1
+    assert len(tracking.search_runs([exp], "tags.role = 'family'")) == 1
+    child = tracking.get_run(run_id)
+    assert "train/loss" in child.data.metrics and "fid" in child.data.metrics
+    assert child.info.status == "FINISHED"

@@ -174,6 +174,28 @@ def family_run(tr: Tracker, family: str, stage: str) -> Iterator[str]:
         tr.client.set_terminated(parent, "FINISHED")
 
 
+def start_pipeline_run(
+    params: Params, prepared_dir: Path = Path("data/prepared"), root: Path = Path(".")
+) -> str:
+    """A fresh parent run for one orchestrated pipeline run (e.g. one Prefect flow run);
+    export its id as GENFORGE_PARENT_RUN_ID so every stage nests under it. Call it once
+    the data is prepared (the lineage tags need data/prepared/meta.json)."""
+    tr = open_tracker(params, prepared_dir, root)
+    tags = {**tr.tags, "role": "pipeline", "pipeline_key": tr.key}
+    run = tr.client.create_run(
+        tr.experiment_id, run_name=f"pipeline {tr.tags['dataset']} {tr.key[:8]}", tags=tags
+    )
+    return run.info.run_id
+
+
+def end_pipeline_run(params: Params, run_id: str, ok: bool, root: Path = Path(".")) -> None:
+    """Mark a parent from `start_pipeline_run` FINISHED (or FAILED)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(lineage.tracking_uri(params, root))
+    client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
+
+
 def is_main_rank() -> bool:
     """Only rank 0 of a torchrun job logs (the others train the same model)."""
     return int(os.environ.get("RANK", "0")) == 0
