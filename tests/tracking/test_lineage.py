@@ -69,3 +69,16 @@ def test_family_params_are_flat_and_only_the_familys():
     assert flat["data.shapes.shapes"] == '["circle", "square"]'
     assert not any(k.startswith("models.gan") for k in flat)
     assert "train.seed" in flat and "evaluate.n_samples" in flat
+
+
+def test_an_unreachable_tracking_store_is_one_clear_error(tmp_path, monkeypatch, prepared_dir):
+    import pytest
+
+    from genforge.tracking.runs import TrackingError, open_tracker
+    from tests.storage.servers import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with pytest.raises(TrackingError, match=r"cannot use the MLflow tracking store http://127"):
+        open_tracker(tiny_params(["vae"]), prepared_dir, tmp_path)
