@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
+import pandas as pd
 import torch
 
 # genforge's runtime imports at sampling time; pinned to what is installed here.
@@ -132,8 +133,9 @@ class ImageSampler(mlflow.pyfunc.PythonModel):
         self.model = load_model(Path(context.artifacts["checkpoint"]), map_location="cpu")
         self.model.eval()
 
-    def predict(self, context, model_input, params=None):
-        import pandas as pd
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        # DataFrame: MLflow converts the validated rows to one; the hint opts out of
+        # MLflow's type-hint-based validation (and its warning)
         from mlflow.exceptions import MlflowException
 
         model = self.model
