@@ -48,3 +48,13 @@ def test_unconditional_models_take_no_label():
     assert parse({"n": 1, "label": None}, conditional=False) == [SampleRequest(1, 0, None)]
     with pytest.raises(ValueError, match="unconditional; label must be null"):
         parse({"n": 1, "label": 0}, conditional=False)
+
+
+def test_the_served_models_requirements_pin_this_environment():
+    from importlib.metadata import version
+
+    from genforge.tracking.pyfunc import pip_requirements
+
+    pins = pip_requirements()
+    for dist in ("torch", "torchvision", "mlflow", "pydantic", "pillow", "numpy", "pyyaml"):
+        assert f"{dist}=={version(dist)}" in pins
