@@ -44,7 +44,8 @@ def test_every_table_and_figure_is_in_html_and_markdown(tree):
     for key in FIGURES:
         assert summary["figures"][key] == "ok", (key, summary["figures"][key])
         assert re.search(
-            rf'<figure id="fig-{key}"><img alt="[^"]*" src="data:image/png;base64,', html
+            rf'<figure id="fig-{key}"><img alt="[^"]*"( width="\d+")? src="data:image/png;base64,',
+            html,
         ), key
         assert f"](figures/{key}.png)" in md
         assert (tree / "reports" / "figures" / f"{key}.png").read_bytes().startswith(b"\x89PNG")

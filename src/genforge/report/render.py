@@ -27,9 +27,12 @@ td.text{text-align:left}td.na{color:#98a0b3}
 p.caption{color:#4a5263;max-width:60rem}p.na{color:#a0522d}
 figure{display:inline-block;margin:.6rem 1.2rem .6rem 0;vertical-align:top}
 figure img{image-rendering:pixelated;border:1px solid #d8dce5;max-width:100%}
-figcaption{font-size:.85rem;color:#4a5263;max-width:36rem}
+figcaption{font-size:.85rem;color:#4a5263;max-width:26rem}
 nav a{margin-right:.8rem}ol.notes{font-size:.85rem;color:#6b7385}
 """
+
+
+MIN_WIDTH = 240  # px; narrower images are drawn at twice their size
 
 
 def fmt(value: Any) -> str:
@@ -59,8 +62,11 @@ def _html_figure(fig: Figure) -> str:
             f'<figure id="fig-{fig.key}" class="na"><figcaption><b>{html.escape(fig.title)}</b>: '
             f"{html.escape(str(fig.png))}</figcaption></figure>"
         )
+    # Small pixel grids (8x8 or 16x16 images) are shown enlarged, pixelated by the CSS.
+    width = int.from_bytes(fig.png[16:20], "big")  # PNG IHDR: width, then height
+    size = f' width="{width * 2}"' if width < MIN_WIDTH else ""
     return (
-        f'<figure id="fig-{fig.key}"><img alt="{html.escape(fig.title)}" src="{data_uri(fig.png)}">'
+        f'<figure id="fig-{fig.key}"><img alt="{html.escape(fig.title)}"{size} src="{data_uri(fig.png)}">'
         f"<figcaption><b>{html.escape(fig.title)}</b>. {html.escape(fig.caption)}</figcaption></figure>"
     )
 
