@@ -89,7 +89,7 @@ def cmd_storage(params: Params, args: argparse.Namespace) -> None:
 
         print(f"default DVC remote: {configure_dvc_remote(params.storage)}")
     else:
-        from genforge.storage.dvc_remote import transfer
+        from genforge.storage.transfer import transfer
 
         print(f"dvc {args.action}: {transfer(args.action, params.storage)}")
 

@@ -4,4 +4,6 @@
   client, and one-line explanations of expected S3 failures.
 - `check.py`: `genforge storage check [--create-buckets]`.
 - `dvc_remote.py`: `genforge storage dvc-remote` (the default DVC remote from params).
+- `transfer.py`: `genforge storage push|pull` (DVC, stopped fast with a diagnosis when
+  the endpoint goes away).
 """

@@ -2,7 +2,7 @@
 
 `genforge storage dvc-remote` runs `dvc remote add --force --default` (and
 `dvc remote modify ... endpointurl` for a custom S3 endpoint) — the documented way
-to configure DVC. Only the URL and endpoint go into `.dvc/config`, which is committed
+to configure DVC; push/pull with a diagnosis live in transfer.py. Only the URL and endpoint go into `.dvc/config`, which is committed
 to git; DVC's S3 client reads the credentials from the environment at push/pull
 time. A config that holds credentials anyway (someone ran `dvc remote modify
 secret_access_key ...`) is refused with the fix named.
@@ -18,7 +18,7 @@ from pathlib import Path
 from genforge.config import StorageConfig
 from genforge.errors import GenforgeError
 from genforge.pipeline import dvc_executable
-from genforge.storage.s3 import make_client, resolve, s3_errors
+from genforge.storage.s3 import resolve
 
 # Remote names per backend: switching backends keeps the other remote configured.
 REMOTE_NAMES = {"local": "local", "s3": "s3"}
@@ -55,50 +55,6 @@ def configure_dvc_remote(cfg: StorageConfig, repo: Path | str = ".") -> str:
         _dvc(repo, "remote", "modify", name, "endpointurl", cfg.s3_endpoint)
     assert_no_credentials(repo / ".dvc")
     return f"{name} -> {url}" + (f" (endpoint {cfg.s3_endpoint})" if cfg.s3_endpoint else "")
-
-
-def diagnose(cfg: StorageConfig) -> str | None:
-    """Why the S3 remote cannot be used right now (one line), or None if it looks fine."""
-    if cfg.backend != "s3":
-        return None
-    from genforge.storage.check import check_credentials
-
-    target = resolve(cfg)
-    bucket = target.buckets[0]
-    try:
-        with s3_errors(target, bucket):
-            client = make_client(target)
-            check_credentials(client, target)
-            client.head_bucket(Bucket=bucket)
-    except GenforgeError as exc:
-        return str(exc)
-    return None
-
-
-def transfer(direction: str, cfg: StorageConfig, repo: Path | str = ".") -> str:
-    """`dvc push` or `dvc pull` in `repo`; on failure one line saying why and what to do.
-
-    DVC writes its cache before it uploads and downloads into the cache before it
-    links, and S3 objects appear only when complete, so a failed transfer leaves
-    both sides consistent: running it again finishes the job.
-    """
-    if direction not in ("push", "pull"):
-        raise ValueError(f"direction must be push or pull, got {direction!r}")
-    result = subprocess.run(
-        [dvc_executable(), direction], cwd=repo, capture_output=True, text=True, check=False
-    )
-    if result.returncode == 0:
-        lines = result.stdout.strip().splitlines()
-        return lines[-1] if lines else "done"
-    dvc_said = " / ".join(
-        line.strip() for line in result.stderr.strip().splitlines()[-3:] if line.strip()
-    )
-    reason = diagnose(cfg) or f"DVC said: {dvc_said}"
-    kept = "The local DVC cache is intact" if direction == "push" else "Nothing was lost"
-    raise GenforgeError(
-        f"`dvc {direction}` to {remote_url(cfg)} failed: {reason}. {kept}; "
-        f"run `genforge storage {direction}` again once that is fixed"
-    )
 
 
 def assert_no_credentials(dvc_dir: Path, environ: Mapping[str, str] | None = None) -> None:
