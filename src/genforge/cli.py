@@ -18,6 +18,9 @@ from genforge.errors import GenforgeError
 RAW_DIR = Path("data/raw")
 PREPARED_DIR = Path("data/prepared")
 MODELS_DIR = Path("models")
+FEATURIZER_DIR = MODELS_DIR / "featurizer"
+METRICS_DIR = Path("metrics")
+EVALS_DIR = Path("evals")
 
 
 def cmd_ingest(params: Params, args: argparse.Namespace) -> None:
@@ -57,6 +60,32 @@ def cmd_train(params: Params, args: argparse.Namespace) -> None:
             out_dir=MODELS_DIR / args.family,
             callbacks=callbacks,
         )
+
+
+def cmd_featurize(params: Params, args: argparse.Namespace) -> None:
+    from genforge.evaluation.featurizer import train_featurizer
+
+    m = train_featurizer(params, prepared_dir=PREPARED_DIR, out_dir=FEATURIZER_DIR)
+    print(
+        f"featurizer: test accuracy {m['accuracy']:.4f} (train {m['train_accuracy']:.4f}) "
+        f"after {m['steps']} steps in {m['train_seconds']:.1f} s -> {FEATURIZER_DIR}"
+    )
+
+
+def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
+    from genforge.evaluation.evaluate import evaluate_family, summary_line
+
+    m = evaluate_family(
+        params,
+        args.family,
+        prepared_dir=PREPARED_DIR,
+        models_dir=MODELS_DIR,
+        featurizer_dir=FEATURIZER_DIR,
+        out_path=METRICS_DIR / f"{args.family}.json",
+        cache_dir=Path(params.evaluate.cache_dir),
+        evals_dir=EVALS_DIR / args.family,
+    )
+    print(summary_line(m) + f" -> {METRICS_DIR / args.family}.json")
 
 
 def cmd_report(params: Params, args: argparse.Namespace) -> None:
@@ -136,6 +165,14 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
         cmd_train,
         "train one model family; writes models/<family>/ (checkpoint, metrics, grid)",
     ),
+    "featurize": (
+        cmd_featurize,
+        "train the domain classifier whose features FID & co. use; writes models/featurizer/",
+    ),
+    "evaluate": (
+        cmd_evaluate,
+        "score one family against the data, the floor and baselines; writes metrics/<family>.json",
+    ),
     "study": (
         cmd_study,
         "extra training for report tables 6-7 (report.transfer, report.datasets) into studies/",
@@ -181,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--family", choices=FAMILIES, help="only this family's newest version")
             p.add_argument("--force", action="store_true", help="promote even if the gate fails")
             p.add_argument("--reason", help="why a forced promotion (required with --force)")
+        if name == "evaluate":
+            p.add_argument(
+                "--family", required=True, choices=FAMILIES, help="model family to evaluate"
+            )
         if name == "storage":
             p.add_argument(
                 "action",

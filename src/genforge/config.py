@@ -73,12 +73,14 @@ class DataConfig(Section):
 
 # --------------------------------------------------------------------- featurizer
 class FeaturizerConfig(Section):
-    steps: PosInt = 1500
-    batch_size: PosInt = 128
+    steps: PosInt = 600
+    batch_size: PosInt = 64
     lr: PosFloat = 2e-3
     width: PosInt = 32
     feature_dim: PosInt = 128
-    min_test_accuracy: Fraction = 0.9
+    min_test_accuracy: Fraction = 0.98
+    seed: NonNegInt = 0
+    max_shift: NonNegInt = 1  # augmentation: random translation by up to this many pixels
 
 
 # ------------------------------------------------------------------------- models
@@ -203,6 +205,14 @@ class EvaluateConfig(Section):
     feature_extractor: Literal["domain", "inception"] = "domain"
     inception_weights: str | None = None
     bootstrap: NonNegInt = 200
+    cache_dir: str = ".genforge-cache"  # reference statistics, keyed by data/extractor/settings
+    kid_subset_size: Annotated[int, Field(ge=2)] = 1000  # clipped to the smaller set
+    nearest_k: PosInt = 5  # density/coverage neighbourhood (Naeem et al. 2020)
+    class_min_fraction: Fraction = 0.2  # a class is covered at >= this x its real share
+    c2st_hidden: PosInt = 64  # real-vs-generated MLP width
+    c2st_max_iter: PosInt = 200  # its training epochs
+    curve_samples: Annotated[int, Field(ge=10)] = 200  # samples per FID-vs-step point
+
 
     @model_validator(mode="after")
     def _inception_needs_weights(self) -> EvaluateConfig:

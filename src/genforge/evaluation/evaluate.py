@@ -1,0 +1,204 @@
+"""`genforge evaluate --family X`: sample the EMA model, score it, write metrics/X.json.
+
+metrics/X.json holds flat keys for the candidate (fid, fid_ci_low, fid_ci_high,
+kid, kid_std, precision, recall, density, coverage, classes_covered, num_classes,
+class_hist_distance, label_accuracy, c2st_accuracy, c2st_fooled, samples_per_s,
+params, generator_params, bits_per_dim, n_samples, seed, feature_extractor,
+data_hash, family) and ``reference`` = {floor, gaussian, noise} with the same metric
+keys (see reference.py). The evals folder gets ``samples.png`` (the fixed-seed grid)
+and ``fooled.png`` (the generated images the two-sample test found most real).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from genforge.config import Params
+from genforge.errors import GenforgeError
+from genforge.evaluation.diversity import proportional_labels
+from genforge.evaluation.reference import reference_for
+from genforge.evaluation.scoring import Judge, Scored, load_judge
+from genforge.images import grid_image, grid_samples
+from genforge.training.checkpoint import load_checkpoint, load_model
+
+FOOLED = 16  # images in fooled.png
+
+
+class EvaluationError(GenforgeError):
+    """A model that does not fit the prepared data, or was trained on other data."""
+
+
+def sample_images(
+    model, n: int, labels: Tensor | None, seed: int, batch_size: int, sample_kwargs: dict
+) -> tuple[Tensor, float]:
+    """`n` uint8 images in batches from one seeded CPU generator; returns (images, seconds)."""
+    gen = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    out = []
+    start = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            m = min(batch_size, n - i)
+            y = None if labels is None else labels[i : i + m]
+            out.append(model.sample(m, labels=y, generator=gen, **sample_kwargs).cpu())
+    seconds = time.perf_counter() - start
+    model.train(was_training)
+    return torch.cat(out), seconds
+
+
+def bits_per_dim(model, x: Tensor, y: Tensor, batch_size: int) -> float | None:
+    """The model's bits/dim on the test split (a batch-size weighted mean); None if it has none."""
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):
+            bpd = model.bits_per_dim(xb.float() / 127.5 - 1.0, yb)
+            if bpd is None:
+                return None
+            total, count = total + bpd * len(xb), count + len(xb)
+    return total / count if count else None
+
+
+def check_fits(model, judge: Judge) -> None:
+    want = tuple(judge.train[0].shape[1:])
+    if tuple(model.image_shape) != want or model.num_classes != judge.meta["num_classes"]:
+        raise EvaluationError(
+            f"the model makes {tuple(model.image_shape)} images of {model.num_classes} classes, "
+            f"the prepared data has {want} and {judge.meta['num_classes']}; retrain it"
+        )
+
+
+def tidy(value: Any) -> Any:
+    """Six significant digits for floats (JSON stays readable); NaN/inf become null."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}") if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: tidy(v) for k, v in value.items()}
+    return value
+
+
+def candidate(
+    model, judge: Judge, n: int, seed: int, sample_kwargs: dict | None = None
+) -> tuple[dict[str, Any], Tensor, Scored]:
+    """Sample and score one model; returns (candidate metrics, images, scored)."""
+    check_fits(model, judge)
+    cfg = judge.cfg
+    labels = proportional_labels(judge.real_hist, n, seed) if model.cfg.conditional else None
+    images, seconds = sample_images(model, n, labels, seed, cfg.batch_size, sample_kwargs or {})
+    scored = judge.score(images, labels, seed)
+    metrics = {
+        **scored.metrics,
+        "samples_per_s": n / max(seconds, 1e-9),
+        "sample_seconds": seconds,
+        "params": sum(p.numel() for p in model.parameters()),
+        "generator_params": model.generator_parameters(),
+        "bits_per_dim": bits_per_dim(model, *judge.test, cfg.batch_size),
+        "seed": seed,
+        "feature_extractor": judge.extractor.label,
+        "data_hash": judge.data_hash,
+        "family": getattr(model, "family", None),
+    }
+    return tidy(metrics), images, scored
+
+
+def score_model(
+    model,
+    params: Params,
+    prepared_dir: Path,
+    featurizer_dir: Path,
+    cache_dir: Path,
+    n_samples: int | None = None,
+    seed: int | None = None,
+    sample_kwargs: dict | None = None,
+) -> dict[str, Any]:
+    """Candidate metrics of `model` against the current prepared data (no reference block).
+
+    For re-scoring a champion, FID against training step and sampler sweeps; N and the
+    seed default to ``evaluate.n_samples`` and ``evaluate.seed``, `sample_kwargs` go
+    to ``model.sample``.
+    """
+    judge = load_judge(params.evaluate, prepared_dir, featurizer_dir, cache_dir)
+    n = n_samples or params.evaluate.n_samples
+    seed = params.evaluate.seed if seed is None else seed
+    return candidate(model, judge, n, seed, sample_kwargs)[0]
+
+
+def evaluate_family(
+    params: Params,
+    family: str,
+    prepared_dir: Path,
+    models_dir: Path,
+    featurizer_dir: Path,
+    out_path: Path,
+    cache_dir: Path,
+    evals_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Score models/<family>'s EMA weights; write `out_path` (and images into `evals_dir`)."""
+    cfg = params.evaluate
+    judge = load_judge(cfg, prepared_dir, featurizer_dir, cache_dir)
+    path = Path(models_dir) / family / "checkpoint.pt"
+    trained_on = load_checkpoint(path).get("data_hash")
+    if trained_on != judge.data_hash:
+        raise EvaluationError(
+            f"{path} was trained on data {str(trained_on)[:12]}, but {prepared_dir} holds "
+            f"{judge.data_hash[:12]}; retrain it (`dvc repro`)"
+        )
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_model(path, map_location=device)
+    metrics, images, scored = candidate(model, judge, cfg.n_samples, cfg.seed)
+    reference, _ = reference_for(judge, cfg.n_samples, cfg.seed)
+    metrics = {**metrics, "family": family, "reference": tidy(reference)}
+    write_json_atomic(Path(out_path), metrics)
+    if evals_dir is not None:
+        write_images(Path(evals_dir), model, images, scored)
+    return metrics
+
+
+def summary_line(m: dict[str, Any]) -> str:
+    """One line for the CLI: the candidate's main numbers beside the reference FIDs."""
+    ref = m.get("reference", {})
+    refs = ", ".join(f"{k} {ref[k]['fid']:.3g}" for k in ("floor", "gaussian", "noise") if k in ref)
+    ci = (
+        f" [{m['fid_ci_low']:.3g}, {m['fid_ci_high']:.3g}]"
+        if m.get("fid_ci_low") is not None
+        else ""
+    )
+    return (
+        f"{m['family']}: FID {m['fid']:.3g}{ci} ({refs}), KID {m['kid']:.3g}, "
+        f"precision {m['precision']:.2f}, recall {m['recall']:.2f}, "
+        f"coverage {m['coverage']:.2f}, classes {m['classes_covered']}/{m['num_classes']}, "
+        f"C2ST accuracy {m['c2st_accuracy']:.2f}, N={m['n_samples']}"
+    )
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(value, indent=2) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_images(evals_dir: Path, model, images: Tensor, scored: Scored) -> None:
+    """samples.png (fixed-seed grid) and fooled.png (up to 16 most-real-looking samples)."""
+    evals_dir.mkdir(parents=True, exist_ok=True)
+    most_real = torch.from_numpy(scored.p_real).argsort(descending=True)[:FOOLED]
+    with torch.no_grad():
+        grid = grid_samples(model, seed=0)
+    for name, img in (
+        ("samples.png", grid_image(grid)),
+        ("fooled.png", grid_image(images[most_real])),
+    ):
+        tmp = evals_dir / f".{name}.tmp-{os.getpid()}.png"
+        img.save(tmp)
+        os.replace(tmp, evals_dir / name)
