@@ -64,7 +64,7 @@ def write_json(cache_dir: Path, name: str, value: Any) -> Path:
     path = cache_dir / f"{name}.json"
     tmp = cache_dir / f".{name}.tmp-{os.getpid()}"
     try:
-        tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps(value, indent=2) + "\n")  # keeps the metric order
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
