@@ -74,6 +74,7 @@ def cmd_featurize(params: Params, args: argparse.Namespace) -> None:
 
 def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
     from genforge.evaluation.evaluate import evaluate_family, summary_line
+    from genforge.tracking.runs import log_evaluation
 
     m = evaluate_family(
         params,
@@ -86,6 +87,12 @@ def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
         evals_dir=EVALS_DIR / args.family,
     )
     print(summary_line(m) + f" -> {METRICS_DIR / args.family}.json")
+    paths = {
+        "metrics": METRICS_DIR / f"{args.family}.json",
+        "checkpoint": MODELS_DIR / args.family / "checkpoint.pt",
+        "evals": EVALS_DIR / args.family,
+    }
+    log_evaluation(params, args.family, m, paths, PREPARED_DIR)  # the family's MLflow run
 
 
 def cmd_report(params: Params, args: argparse.Namespace) -> None:
@@ -214,14 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--family", required=True, choices=FAMILIES, help="model family to train"
             )
-        if name == "promote":
-            p.add_argument("--family", choices=FAMILIES, help="only this family's newest version")
-            p.add_argument("--force", action="store_true", help="promote even if the gate fails")
-            p.add_argument("--reason", help="why a forced promotion (required with --force)")
         if name == "evaluate":
             p.add_argument(
                 "--family", required=True, choices=FAMILIES, help="model family to evaluate"
             )
+        if name == "promote":
+            p.add_argument("--family", choices=FAMILIES, help="only this family's newest version")
+            p.add_argument("--force", action="store_true", help="promote even if the gate fails")
+            p.add_argument("--reason", help="why a forced promotion (required with --force)")
         if name == "storage":
             p.add_argument(
                 "action",

@@ -213,7 +213,6 @@ class EvaluateConfig(Section):
     c2st_max_iter: PosInt = 200  # its training epochs
     curve_samples: Annotated[int, Field(ge=10)] = 200  # samples per FID-vs-step point
 
-
     @model_validator(mode="after")
     def _inception_needs_weights(self) -> EvaluateConfig:
         if self.feature_extractor == "inception" and not self.inception_weights:
