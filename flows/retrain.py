@@ -148,6 +148,27 @@ def retrain(
     data = version_data(repo, commit_data)
     logger.info(f"data version {data['version']} (changed: {data['changed']})")
     prepare_and_featurize(repo)
+    from genforge.tracking.runs import end_pipeline_run, start_pipeline_run
+
+    # One MLflow parent run per flow run; stage subprocesses nest their child runs under it.
+    parent = start_pipeline_run(params, Path(repo) / "data/prepared", Path(repo))
+    os.environ["GENFORGE_PARENT_RUN_ID"] = parent
+    os.environ["PREFECT__FLOW_RUN_ID"] = str(flow_run.id)
+    try:
+        result = _train_judge_publish(
+            repo, params_path, params, families, max_parallel, train_deployment, push_data, logger
+        )
+    except BaseException:
+        end_pipeline_run(params, parent, ok=False, root=Path(repo))
+        raise
+    end_pipeline_run(params, parent, ok=True, root=Path(repo))
+    return {"data": data, **result}
+
+
+def _train_judge_publish(
+    repo, params_path, params, families, max_parallel, train_deployment, push_data, logger
+) -> dict[str, Any]:
+    """Steps 3-5 of `retrain`: stale families, gate and promotion, report and artifact."""
 
     wanted = [f"{s}@{f}" for f in families for s in ("train", "evaluate")]
     stale = pipeline.stale_stages(wanted, Path(repo))
@@ -175,7 +196,7 @@ def retrain(
         push(repo)
     table = summary(repo, families)
     create_markdown_artifact(key="retrain-summary", markdown=table, description="genforge retrain")
-    return {"data": data, "trained": sorted(todo), "verdicts": verdicts, "summary": table}
+    return {"trained": sorted(todo), "verdicts": verdicts, "summary": table}
 
 
 def summary(repo: str, families: list[str]) -> str:
