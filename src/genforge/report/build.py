@@ -66,7 +66,7 @@ def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
             if f in inputs.families
         }
     }
-    diff = models.get("diffusion")
+    diff = models.get("diffusion", NA("diffusion is not among models.families"))
     out["sweep"] = diff if isinstance(diff, NA) else diffusion_sweep(diff, params, inputs.layout)
     out["interpolations"] = {}
     for f in INTERPOLATED:
