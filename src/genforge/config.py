@@ -296,10 +296,10 @@ class ReportConfig(Section):
     diffusion_sweep: list[SweepSetting] = Field(
         default=[10, 25, 50, 100, "ancestral"], min_length=1
     )  # DDIM step counts, "ancestral" = every timestep, eta = 1
-    sweep_samples: Annotated[int, Field(ge=10)] = 250  # samples per sweep setting
+    sweep_samples: Annotated[int, Field(ge=10)] = 100  # samples per sweep setting
     ood_source: Literal["digits", "shapes"] | None = None  # anomaly OOD data; null = the other
     anomaly_images: Annotated[int, Field(ge=4)] = 300  # in- and out-of-distribution each
-    speed_images: PosInt = 64  # images timed per family and device (table 5)
+    speed_images: PosInt = 32  # images timed per family and device (table 5)
 
     @model_validator(mode="after")
     def _unique(self) -> ReportConfig:

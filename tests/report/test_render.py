@@ -73,6 +73,9 @@ def test_tables_show_the_measured_numbers(tree):
     assert ddim2[:2] == ["ddim", 2] and ddim2[2] > 0 and ddim2[7] == 10
     assert ancestral[:2] == ["ancestral", 20] and ancestral[2] > 0
     assert ddim50[1] == {"not_available": "DDIM 50 steps > the model's 20 timesteps"}
+    assert {"sweep", "inpainting", "anomaly", "speed-pixelcnn"} <= set(
+        summary["analyses"]["seconds"]
+    )
     inpaint = summary["analyses"]["inpainting"]
     assert inpaint["hole_mae"] >= 0 and inpaint["images"] == 8
     _, md = outputs(tree)

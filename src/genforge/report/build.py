@@ -8,6 +8,7 @@ plus the analyses' numbers) for the flow, MLflow and scripts.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,16 @@ def _model(inputs: ReportInputs, family: str):
         return NA(str(exc))
 
 
-def _guard(fn, *args) -> Any:
-    """Run one analysis; an expected failure (bad input) becomes NA, a bug still raises."""
-    try:
-        return fn(*args)
-    except (GenforgeError, ValueError) as exc:
-        return NA(f"{fn.__name__} failed: {exc}")
+def _guard(fn):
+    """`fn` with expected failures (bad input) turned into NA; a bug still raises."""
+
+    def guarded(*args) -> Any:
+        try:
+            return fn(*args)
+        except (GenforgeError, ValueError) as exc:
+            return NA(f"{fn.__name__} failed: {exc}")
+
+    return guarded
 
 
 def _test_split(layout: Layout):
@@ -56,41 +61,49 @@ def _test_split(layout: Layout):
 
 
 def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
-    """Speed, diffusion sweep, interpolations, inpainting and anomaly scores (or NAs)."""
+    """Speed, diffusion sweep, interpolations, inpainting and anomaly scores (or NAs).
+
+    `seconds` records each analysis's wall time, so a slow report can be trimmed
+    (report.sweep_samples, report.speed_images, report.anomaly_images).
+    """
     models = {f: _model(inputs, f) for f in {*inputs.families, *INTERPOLATED}}
     test = _test_split(inputs.layout)
+    rep = params.report
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, model, fn, *args) -> Any:
+        bad = model if isinstance(model, NA) else test
+        if isinstance(bad, NA):
+            return bad
+        start = time.perf_counter()
+        try:
+            return fn(model, *args)
+        finally:
+            seconds[name] = round(time.perf_counter() - start, 2)
+
     out: dict[str, Any] = {
         "speed": {
-            f: m if isinstance(m, NA) else measure_speed(m, params.report.speed_images)
-            for f, m in models.items()
-            if f in inputs.families
+            f: timed(f"speed-{f}", models[f], measure_speed, rep.speed_images)
+            for f in inputs.families
         }
     }
     diff = models.get("diffusion", NA("diffusion is not among models.families"))
-    out["sweep"] = diff if isinstance(diff, NA) else diffusion_sweep(diff, params, inputs.layout)
-    out["interpolations"] = {}
-    for f in INTERPOLATED:
-        m = models[f]
-        bad = m if isinstance(m, NA) else test
-        out["interpolations"][f] = (
-            bad if isinstance(bad, NA) else _guard(analyses.interpolate, m, *test)
-        )
-    bad = diff if isinstance(diff, NA) else test
-    out["inpainting"] = bad if isinstance(bad, NA) else _guard(analyses.inpaint, diff, *test)
-    vae = models.get("vae")
-    bad = vae if isinstance(vae, NA) else test
-    out["anomaly"] = (
-        bad
-        if isinstance(bad, NA)
-        else _guard(
-            analyses.anomaly,
-            vae,
-            params.data,
-            test[0],
-            params.report.anomaly_images,
-            params.report.ood_source,
-        )
+    out["sweep"] = timed("sweep", diff, diffusion_sweep, params, inputs.layout)
+    out["interpolations"] = {
+        f: timed(f"interpolation-{f}", models[f], _guard(analyses.interpolate), *test)
+        for f in INTERPOLATED
+    }
+    out["inpainting"] = timed("inpainting", diff, _guard(analyses.inpaint), *test)
+    out["anomaly"] = timed(
+        "anomaly",
+        models["vae"],
+        _guard(analyses.anomaly),
+        params.data,
+        test[0] if not isinstance(test, NA) else None,
+        rep.anomaly_images,
+        rep.ood_source,
     )
+    out["seconds"] = seconds
     return out
 
 

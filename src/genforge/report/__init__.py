@@ -1,0 +1,1 @@
+"""The comparison report: `genforge report` (build.py) and `genforge study` (studies.py)."""
