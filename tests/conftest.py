@@ -75,6 +75,11 @@ def tiny_params(families: list[str], tmp: Path | None = None, **sections: Any) -
 @pytest.fixture
 def prepared_dir(tmp_path_factory) -> Path:
     """data/prepared for the tiny shapes dataset, built once per test session."""
+    return tiny_prepared(tmp_path_factory)
+
+
+def tiny_prepared(tmp_path_factory) -> Path:
+    """The tiny prepared data behind `prepared_dir`, also for module-scoped fixtures."""
     from genforge.data.ingest import ingest
     from genforge.data.prepare import prepare
 

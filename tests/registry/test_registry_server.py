@@ -18,13 +18,12 @@ from genforge.registry.promote import connect, promote, register_and_promote, ro
 from genforge.registry.versions import CHAMPION, PREVIOUS, RegistryError, eligible
 from genforge.tracking.lineage import PARENT_ENV
 from genforge.training.run import train_family
-from tests.conftest import tiny_family, tiny_params
+from tests.conftest import tiny_family, tiny_params, tiny_prepared
 from tests.storage.servers import BIN, Server, free_port, http_ok
 from tests.tracking.helpers import (
     mlflow_server,
     project,
     serve_env,
-    tiny_prepared,
     write_metrics,
 )
 

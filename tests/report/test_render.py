@@ -115,3 +115,11 @@ def test_cli_writes_the_report(tree, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "wrote reports/index.html and reports/report.md: 11 tables" in out
     assert (tree / "reports" / "report.json").is_file()
+
+
+def test_a_report_without_diffusion_says_why_its_analyses_are_missing(tree):
+    """The flow's default may leave a family out; its analyses are NA, never a crash."""
+    params = report_params(models={"families": ["gan", "vae"]})
+    summary = build_report(params, tree)
+    for name in ("inpainting", "sweep"):
+        assert "diffusion is not in models.families" in summary["figures"][name]

@@ -57,20 +57,6 @@ def good_metrics(family: str, **changes) -> dict:
     }
 
 
-def tiny_prepared(tmp_path_factory) -> Path:
-    """The tiny prepared shapes data of tests/conftest.py, for module-scoped fixtures."""
-    from genforge.data.ingest import ingest
-    from genforge.data.prepare import prepare
-    from tests.conftest import tiny_params
-
-    root = tmp_path_factory.getbasetemp() / "tiny-data"
-    if not (root / "prepared" / "meta.json").is_file():
-        params = tiny_params(["vae"])
-        ingest(params.data, root / "raw")
-        prepare(params.data, root / "raw", root / "prepared")
-    return root / "prepared"
-
-
 def project(root: Path, prepared: Path, checkpoints: dict[str, Path]) -> Path:
     """A project folder as the CLI sees it: data/prepared, models/<family>/checkpoint.pt."""
     (root / "data").mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,8 @@ from genforge.tracking.runs import (
     tracked_training,
 )
 from genforge.training.run import train_family
-from tests.conftest import tiny_params
-from tests.tracking.helpers import good_metrics, mlflow_server, tiny_prepared
+from tests.conftest import tiny_params, tiny_prepared
+from tests.tracking.helpers import good_metrics, mlflow_server
 
 pytestmark = pytest.mark.integration
 LINEAGE = ("git_commit", "dvc_data_hash", "params_hash", "feature_extractor", "n_samples", "seed")

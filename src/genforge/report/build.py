@@ -22,6 +22,7 @@ from genforge.report.render import render_html, render_markdown
 from genforge.report.speed import diffusion_sweep, measure_speed
 
 INTERPOLATED = ("vae", "vaegan", "gan")
+ANALYSED = (*INTERPOLATED, "diffusion")  # loaded even when not configured: NA says why
 
 
 def _model(inputs: ReportInputs, family: str):
@@ -66,7 +67,7 @@ def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
     `seconds` records each analysis's wall time, so a slow report can be trimmed
     (report.sweep_samples, report.speed_images, report.anomaly_images).
     """
-    models = {f: _model(inputs, f) for f in {*inputs.families, *INTERPOLATED}}
+    models = {f: _model(inputs, f) for f in {*inputs.families, *ANALYSED}}
     test = _test_split(inputs.layout)
     rep = params.report
     seconds: dict[str, float] = {}
@@ -87,13 +88,12 @@ def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
             for f in inputs.families
         }
     }
-    diff = models.get("diffusion", NA("diffusion is not among models.families"))
-    out["sweep"] = timed("sweep", diff, diffusion_sweep, params, inputs.layout)
+    out["sweep"] = timed("sweep", models["diffusion"], diffusion_sweep, params, inputs.layout)
     out["interpolations"] = {
         f: timed(f"interpolation-{f}", models[f], _guard(analyses.interpolate), *test)
         for f in INTERPOLATED
     }
-    out["inpainting"] = timed("inpainting", diff, _guard(analyses.inpaint), *test)
+    out["inpainting"] = timed("inpainting", models["diffusion"], _guard(analyses.inpaint), *test)
     out["anomaly"] = timed(
         "anomaly",
         models["vae"],
