@@ -53,9 +53,12 @@ def version_data(repo: str, commit_data: bool) -> dict[str, Any]:
 
 
 @task(retries=3, retry_delay_seconds=[2, 10, 30])
-def push(repo: str) -> None:
-    """`dvc push` to the configured remote (a service: retried)."""
-    pipeline.dvc("push", cwd=Path(repo), capture=True)
+def push(repo: str, params_path: str) -> None:
+    """`dvc push` to the configured remote (a service: retried). Through genforge's
+    transfer, which stops DVC within seconds when the endpoint goes away."""
+    from genforge.storage.transfer import transfer
+
+    transfer("push", load_params(Path(repo) / params_path).storage, repo)
 
 
 @task
@@ -110,7 +113,11 @@ def register_and_gate(repo: str, params_path: str, families: list[str]) -> dict[
 
 @task
 def report(repo: str) -> None:
-    pipeline.dvc("repro", "report", cwd=Path(repo), capture=True)
+    # Forced: the gate's verdicts (gate/report.json) are not a DVC output, so DVC cannot
+    # see them change; repro still records the report in dvc.lock. Its other upstream
+    # stage (study) runs only when stale.
+    pipeline.dvc("repro", "study", cwd=Path(repo), capture=True)
+    pipeline.dvc("repro", "--force", "--single-item", "report", cwd=Path(repo), capture=True)
 
 
 @flow(name="train-family", log_prints=True)
@@ -148,7 +155,11 @@ def retrain(
     data = version_data(repo, commit_data)
     logger.info(f"data version {data['version']} (changed: {data['changed']})")
     prepare_and_featurize(repo)
-    from genforge.tracking.runs import end_pipeline_run, start_pipeline_run
+    from genforge.tracking.runs import (
+        end_pipeline_run,
+        log_pipeline_artifacts,
+        start_pipeline_run,
+    )
 
     # One MLflow parent run per flow run; stage subprocesses nest their child runs under it.
     parent = start_pipeline_run(params, Path(repo) / "data/prepared", Path(repo))
@@ -156,8 +167,18 @@ def retrain(
     os.environ["PREFECT__FLOW_RUN_ID"] = str(flow_run.id)
     try:
         result = _train_judge_publish(
-            repo, params_path, params, families, max_parallel, train_deployment, push_data, logger
+            repo,
+            params_path,
+            params,
+            families,
+            max_parallel,
+            train_deployment,
+            commit_data,
+            push_data,
+            logger,
         )
+        folders = {"report": Path(repo) / "reports", "gate": Path(repo) / "gate"}
+        log_pipeline_artifacts(params, parent, folders, Path(repo))
     except BaseException:
         end_pipeline_run(params, parent, ok=False, root=Path(repo))
         raise
@@ -166,7 +187,15 @@ def retrain(
 
 
 def _train_judge_publish(
-    repo, params_path, params, families, max_parallel, train_deployment, push_data, logger
+    repo,
+    params_path,
+    params,
+    families,
+    max_parallel,
+    train_deployment,
+    commit_data,
+    push_data,
+    logger,
 ) -> dict[str, Any]:
     """Steps 3-5 of `retrain`: stale families, gate and promotion, report and artifact."""
 
@@ -192,8 +221,10 @@ def _train_judge_publish(
 
     verdicts = register_and_gate(repo, params_path, families)
     report(repo)
+    if commit_data:  # the models' hashes too, so a clone can `dvc pull` everything
+        pipeline.git_commit(["dvc.lock"], "retrain: record trained models", Path(repo))
     if push_data:
-        push(repo)
+        push(repo, params_path)
     table = summary(repo, families)
     create_markdown_artifact(key="retrain-summary", markdown=table, description="genforge retrain")
     return {"trained": sorted(todo), "verdicts": verdicts, "summary": table}

@@ -196,6 +196,18 @@ def end_pipeline_run(params: Params, run_id: str, ok: bool, root: Path = Path(".
     client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
 
 
+def log_pipeline_artifacts(
+    params: Params, run_id: str, folders: dict[str, Path], root: Path = Path(".")
+) -> None:
+    """Attach whole folders (e.g. reports/, gate/) to a parent run, under the given names."""
+    import mlflow
+
+    client = mlflow.MlflowClient(lineage.tracking_uri(params, root))
+    for name, folder in folders.items():
+        if Path(folder).is_dir():
+            client.log_artifacts(run_id, str(folder), name)
+
+
 def is_main_rank() -> bool:
     """Only rank 0 of a torchrun job logs (the others train the same model)."""
     return int(os.environ.get("RANK", "0")) == 0
