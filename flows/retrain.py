@@ -216,7 +216,10 @@ def _train_judge_publish(
         )
         for f, s in todo.items()
     ]
-    done = [stage for fut in futures for stage in fut.result()]
+    try:
+        done = [stage for fut in futures for stage in fut.result()]
+    finally:
+        _SLOTS.pop(slots, None)
     record(repo, done)
 
     verdicts = register_and_gate(repo, params_path, families)
