@@ -72,6 +72,18 @@ def tiny_params(families: list[str], tmp: Path | None = None, **sections: Any) -
     return validate(raw)
 
 
+@pytest.fixture(autouse=True)
+def _isolated_tracking_uri(monkeypatch):
+    """`mlflow.set_tracking_uri()` also exports MLFLOW_TRACKING_URI, which genforge (and
+    every subprocess) then prefers over params: undo it after each test."""
+    name = "MLFLOW_TRACKING_URI"
+    if name in os.environ:
+        monkeypatch.setenv(name, os.environ[name])  # records the value to restore
+    else:  # set-then-delete records "absent", so teardown removes a leaked value
+        monkeypatch.setenv(name, "unset")
+        monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def prepared_dir(tmp_path_factory) -> Path:
     """data/prepared for the tiny shapes dataset, built once per test session."""

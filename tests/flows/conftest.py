@@ -82,6 +82,7 @@ def prefect_env(home: Path) -> dict[str, str]:
         OMP_NUM_THREADS="1",
     )
     env.pop("PREFECT_API_URL", None)
+    env.pop("MLFLOW_TRACKING_URI", None)  # the tiny repo's params.yaml decides
     return env
 
 
