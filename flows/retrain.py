@@ -155,55 +155,37 @@ def retrain(
     data = version_data(repo, commit_data)
     logger.info(f"data version {data['version']} (changed: {data['changed']})")
     prepare_and_featurize(repo)
-    from genforge.tracking.runs import (
-        end_pipeline_run,
-        log_pipeline_artifacts,
-        start_pipeline_run,
-    )
+
+    from genforge.tracking.runs import log_pipeline_artifacts, pipeline_run
 
     # One MLflow parent run per flow run; stage subprocesses nest their child runs under it.
-    parent = start_pipeline_run(params, Path(repo) / "data/prepared", Path(repo))
-    os.environ["GENFORGE_PARENT_RUN_ID"] = parent
-    os.environ["PREFECT__FLOW_RUN_ID"] = str(flow_run.id)
-    try:
-        result = _train_judge_publish(
-            repo,
-            params_path,
-            params,
-            families,
-            max_parallel,
-            train_deployment,
-            commit_data,
-            push_data,
-            logger,
-        )
+    with pipeline_run(params, Path(repo), flow_run_id=str(flow_run.id)) as parent:
+        trained = train_stale(repo, families, max_parallel, train_deployment)
+        verdicts = register_and_gate(repo, params_path, families)
+        report(repo)
+        if commit_data:  # the models' hashes too, so a clone can `dvc pull` everything
+            pipeline.git_commit(["dvc.lock"], "retrain: record trained models", Path(repo))
+        if push_data:
+            push(repo, params_path)
         folders = {"report": Path(repo) / "reports", "gate": Path(repo) / "gate"}
         log_pipeline_artifacts(params, parent, folders, Path(repo))
-    except BaseException:
-        end_pipeline_run(params, parent, ok=False, root=Path(repo))
-        raise
-    end_pipeline_run(params, parent, ok=True, root=Path(repo))
-    return {"data": data, **result}
+    table = summary(repo, families)
+    create_markdown_artifact(key="retrain-summary", markdown=table, description="genforge retrain")
+    return {"data": data, "trained": trained, "verdicts": verdicts, "summary": table}
 
 
-def _train_judge_publish(
-    repo,
-    params_path,
-    params,
-    families,
-    max_parallel,
-    train_deployment,
-    commit_data,
-    push_data,
-    logger,
-) -> dict[str, Any]:
-    """Steps 3-5 of `retrain`: stale families, gate and promotion, report and artifact."""
+def train_stale(
+    repo: str, families: list[str], max_parallel: int, train_deployment: str | None
+) -> list[str]:
+    """Train and evaluate the families whose stages DVC reports stale; `dvc commit` them.
 
+    Returns the families that were (re)built.
+    """
     wanted = [f"{s}@{f}" for f in families for s in ("train", "evaluate")]
     stale = pipeline.stale_stages(wanted, Path(repo))
     todo = {f: [s for s in stale if s.endswith(f"@{f}")] for f in families}
     todo = {f: s for f, s in todo.items() if s}
-    logger.info(f"stale: {stale or 'nothing'}")
+    get_run_logger().info(f"stale: {stale or 'nothing'}")
 
     slots = str(flow_run.id)
     _SLOTS[slots] = threading.Semaphore(max_parallel)
@@ -221,16 +203,7 @@ def _train_judge_publish(
     finally:
         _SLOTS.pop(slots, None)
     record(repo, done)
-
-    verdicts = register_and_gate(repo, params_path, families)
-    report(repo)
-    if commit_data:  # the models' hashes too, so a clone can `dvc pull` everything
-        pipeline.git_commit(["dvc.lock"], "retrain: record trained models", Path(repo))
-    if push_data:
-        push(repo, params_path)
-    table = summary(repo, families)
-    create_markdown_artifact(key="retrain-summary", markdown=table, description="genforge retrain")
-    return {"trained": sorted(todo), "verdicts": verdicts, "summary": table}
+    return sorted(todo)
 
 
 def summary(repo: str, families: list[str]) -> str:

@@ -196,6 +196,25 @@ def end_pipeline_run(params: Params, run_id: str, ok: bool, root: Path = Path(".
     client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
 
 
+@contextmanager
+def pipeline_run(params: Params, root: Path, flow_run_id: str | None = None) -> Iterator[str]:
+    """A parent run around an orchestrated pipeline run, exported for its stages.
+
+    Sets GENFORGE_PARENT_RUN_ID (and PREFECT__FLOW_RUN_ID) in this process's environment,
+    which stage subprocesses inherit; the run ends FINISHED, or FAILED on an exception.
+    """
+    parent = start_pipeline_run(params, Path(root) / "data/prepared", Path(root))
+    os.environ[lineage.PARENT_ENV] = parent
+    if flow_run_id:
+        os.environ["PREFECT__FLOW_RUN_ID"] = flow_run_id
+    try:
+        yield parent
+    except BaseException:
+        end_pipeline_run(params, parent, ok=False, root=root)
+        raise
+    end_pipeline_run(params, parent, ok=True, root=root)
+
+
 def log_pipeline_artifacts(
     params: Params, run_id: str, folders: dict[str, Path], root: Path = Path(".")
 ) -> None:
