@@ -112,12 +112,12 @@ def register_and_gate(repo: str, params_path: str, families: list[str]) -> dict[
 
 
 @task
-def report(repo: str) -> None:
-    # Forced: the gate's verdicts (gate/report.json) are not a DVC output, so DVC cannot
-    # see them change; repro still records the report in dvc.lock. Its other upstream
-    # stage (study) runs only when stale.
-    pipeline.dvc("repro", "study", cwd=Path(repo), capture=True)
-    pipeline.dvc("repro", "--force", "--single-item", "report", cwd=Path(repo), capture=True)
+def report(repo: str, verdicts_changed: bool) -> None:
+    """`dvc repro` the report; forced after a gate run: its verdicts (gate/report.json)
+    are not a DVC output, so DVC cannot see them change (repro still records it)."""
+    pipeline.dvc("repro", "study", cwd=Path(repo), capture=True)  # only when stale
+    force = ["--force", "--single-item"] if verdicts_changed else []
+    pipeline.dvc("repro", *force, "report", cwd=Path(repo), capture=True)
 
 
 @flow(name="train-family", log_prints=True)
@@ -161,8 +161,11 @@ def retrain(
     # One MLflow parent run per flow run; stage subprocesses nest their child runs under it.
     with pipeline_run(params, Path(repo), flow_run_id=str(flow_run.id)) as parent:
         trained = train_stale(repo, families, max_parallel, train_deployment)
-        verdicts = register_and_gate(repo, params_path, families)
-        report(repo)
+        # Nothing new to judge when no family was rebuilt on unchanged data and a gate
+        # report exists: the verdicts stand (a no-op run stays quick).
+        judge = bool(trained) or data["changed"] or not (Path(repo) / "gate/report.json").exists()
+        verdicts = register_and_gate(repo, params_path, families) if judge else {}
+        report(repo, verdicts_changed=judge)
         if commit_data:  # the models' hashes too, so a clone can `dvc pull` everything
             pipeline.git_commit(["dvc.lock"], "retrain: record trained models", Path(repo))
         if push_data:
