@@ -166,8 +166,8 @@ def retrain(
         judge = bool(trained) or data["changed"] or not (Path(repo) / "gate/report.json").exists()
         verdicts = register_and_gate(repo, params_path, families) if judge else {}
         report(repo, verdicts_changed=judge)
-        if commit_data:  # the models' hashes too, so a clone can `dvc pull` everything
-            pipeline.git_commit(["dvc.lock"], "retrain: record trained models", Path(repo))
+        if commit_data:  # so a clone can `dvc pull` the models and `dvc metrics diff`
+            pipeline.git_commit(lineage_files(repo), "retrain: record trained models", Path(repo))
         if push_data:
             push(repo, params_path)
         folders = {"report": Path(repo) / "reports", "gate": Path(repo) / "gate"}
@@ -175,6 +175,19 @@ def retrain(
     table = summary(repo, families)
     create_markdown_artifact(key="retrain-summary", markdown=table, description="genforge retrain")
     return {"data": data, "trained": trained, "verdicts": verdicts, "summary": table}
+
+
+def lineage_files(repo: str) -> list[str]:
+    """What git records of a run: dvc.lock, the DVC metrics and the .gitignores DVC wrote."""
+    root = Path(repo)
+    found = [root / "dvc.lock", root / "metrics", root / "models/featurizer/metrics.json"]
+    found += [
+        p
+        for d in ("data", "models", "evals")
+        if (root / d).is_dir()
+        for p in (root / d).rglob(".gitignore")
+    ]
+    return [str(p.relative_to(root)) for p in found if p.exists()]
 
 
 def train_stale(
