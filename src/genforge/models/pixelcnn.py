@@ -87,15 +87,23 @@ class GatedLayer(nn.Module):
         # Class-conditional bias V^T h added before the gate of both stacks, eq. 4.
         self.cond = nn.Embedding(num_classes, 4 * hidden) if num_classes > 0 else None
 
-    def forward(self, v: Tensor, h: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
+    def vertical(self, v: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Vertical stack: (next layer's v, this layer's pre-gate features for v_to_h)."""
         v_feat = self.v_conv(v)  # (B, 2h, H, W); row i sees input rows < i only
-        h_feat = self.h_conv(h) + self.v_to_h(v_feat)  # (B, 2h, H, W)
+        cv = self.cond(y)[:, : v_feat.shape[1], None, None] if self.cond is not None else 0
+        return gate(v_feat + cv), v_feat
+
+    def horizontal(self, h: Tensor, v_feat: Tensor, y: Tensor | None) -> Tensor:
+        """Horizontal stack on the rows of `h`, given the vertical features of those rows."""
+        h_feat = self.h_conv(h) + self.v_to_h(v_feat)  # (B, 2h, rows, W)
         if self.cond is not None:
-            cv, ch = self.cond(y)[:, :, None, None].chunk(2, dim=1)  # (B, 2h, 1, 1) each
-            v_feat, h_feat = v_feat + cv, h_feat + ch
-        v_new = gate(v_feat)
+            h_feat = h_feat + self.cond(y)[:, h_feat.shape[1] :, None, None]
         h_new = self.h_out(gate(h_feat))
-        return v_new, (h_new if self.first else h + h_new)  # residual on the horizontal stack
+        return h_new if self.first else h + h_new  # residual on the horizontal stack
+
+    def forward(self, v: Tensor, h: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
+        v_new, v_feat = self.vertical(v, y)
+        return v_new, self.horizontal(h, v_feat, y)
 
 
 class PixelCnn(GenerativeModel):
@@ -139,7 +147,11 @@ class PixelCnn(GenerativeModel):
         v = h = x
         for layer in self.layers:
             v, h = layer(v, h, y)
-        out = self.head(h)  # (B, C * levels, H, W)
+        return self.head_logits(h)
+
+    def head_logits(self, h: Tensor) -> Tensor:
+        """Horizontal-stack output (B, hidden, H', W) -> logits (B, levels, C, H', W)."""
+        out = self.head(h)  # (B, C * levels, H', W)
         b, _, hh, ww = out.shape
         return out.view(b, self.image_shape[0], self.cfg.levels, hh, ww).transpose(1, 2)
 
@@ -172,11 +184,13 @@ class PixelCnn(GenerativeModel):
     def sample(
         self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
-        """Autoregressive sampling in raster order, one pixel (all channels) per pass.
+        """Autoregressive sampling in raster order, one pixel (all channels) per step.
 
         Uniforms come from `generator` on the CPU up front; each pixel inverts the CDF
-        of its categorical. Rows below the current one cannot influence it, so each
-        pass only runs on rows 0..i.
+        of its categorical. The vertical stack of row i sees only rows above it, so it
+        runs once per row (on rows 0..i); the horizontal stack sees only the pixels to
+        the left in its row, so each pixel runs it on that row up to the pixel. Same result as the
+        full network per pixel (tested), about 10x fewer multiply-adds at 16x16.
         """
         labels = self.default_labels(n, labels)
         c, h, w = self.image_shape
@@ -184,8 +198,15 @@ class PixelCnn(GenerativeModel):
         idx = torch.zeros(n, c, h, w, dtype=torch.long, device=self.device)
         with sampling(self):
             for i in range(h):
+                v, v_rows = self.dequantize(idx[:, :, : i + 1]), []
+                for layer in self.layers:
+                    v, v_feat = layer.vertical(v, labels)
+                    v_rows.append(v_feat[:, :, i : i + 1])  # (n, 2h, 1, W)
                 for j in range(w):
-                    logits = self.logits(idx[:, :, : i + 1], labels)[:, :, :, i, j]  # (n, L, C)
+                    hs = self.dequantize(idx[:, :, i : i + 1, : j + 1])  # (n, C, 1, j + 1)
+                    for layer, v_feat in zip(self.layers, v_rows, strict=True):
+                        hs = layer.horizontal(hs, v_feat[..., : j + 1], labels)
+                    logits = self.head_logits(hs)[:, :, :, 0, j]  # (n, L, C)
                     cdf = logits.float().softmax(dim=1).cumsum(dim=1)  # (n, L, C)
                     level = (cdf < u[:, None, :, i, j]).sum(dim=1)  # (n, C)
                     idx[:, :, i, j] = level.clamp_max(self.cfg.levels - 1)
