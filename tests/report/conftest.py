@@ -88,7 +88,7 @@ def metrics_for(family: str, i: int) -> dict:
 
 
 def write_fixtures(root: Path, families: list[str]) -> None:
-    """metrics/, evals/<f>/fooled.png, models/<f>/fid_curve.jsonl and gate/report.json."""
+    """metrics/, evals/<f>/fooled.png, evals/<f>/fid_curve.jsonl and gate/report.json."""
     rng = np.random.default_rng(0)
     (root / "metrics").mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(families):
@@ -97,7 +97,7 @@ def write_fixtures(root: Path, families: list[str]) -> None:
         img = Image.fromarray(rng.integers(0, 255, (18, 36, 3), dtype=np.uint8))
         (root / "evals" / f / "fooled.png").write_bytes(png_bytes(img))
         curve = [{"step": s, "fid": 50.0 / s + i, "n_samples": 50} for s in (2, 4, 6)]
-        (root / "models" / f / "fid_curve.jsonl").write_text(
+        (root / "evals" / f / "fid_curve.jsonl").write_text(
             "".join(json.dumps(r) + "\n" for r in curve)
         )
     verdicts = {

@@ -86,7 +86,7 @@ def test_missing_inputs_render_as_not_available(tree):
     """No gate, no FID curves, no fooled grids, one family unevaluated and one untrained."""
     shutil.rmtree(tree / "gate")
     shutil.rmtree(tree / "evals")
-    for curve in tree.glob("models/*/fid_curve.jsonl"):
+    for curve in tree.glob("evals/*/fid_curve.jsonl"):
         curve.unlink()
     (tree / "metrics" / "pixelcnn.json").unlink()
     shutil.rmtree(tree / "models" / "vaegan")

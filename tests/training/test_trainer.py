@@ -9,7 +9,7 @@ import torch
 from tests.conftest import tiny_params
 
 from genforge.models import REGISTRY
-from genforge.training.checkpoint import load_checkpoint, load_model
+from genforge.training.checkpoint import load_checkpoint, load_model, load_snapshots
 from genforge.training.run import train_family
 from genforge.training.trainer import TrainingDiverged
 
@@ -71,7 +71,11 @@ def test_outputs_and_checkpoint_round_trip(family, prepared_dir, tmp_path):
         "train_log.jsonl",
         "samples.png",
         "train_summary.json",
+        "snapshots",
     }
+    # EMA weights at every train.sample_every step and at the end (the FID-vs-step curve)
+    snapshots = load_snapshots(out)
+    assert snapshots and snapshots[-1][0] == params.models.family(family).steps
     assert summary["params"] >= summary["generator_params"] > 0
     state = load_checkpoint(out / "checkpoint.pt")
     assert state["family"] == family and state["format_version"] == 1

@@ -1,12 +1,14 @@
-"""`FidCurve`: a training callback that records FID against the training step.
+"""FID against the training step, from the EMA snapshots training leaves behind.
 
-The trainer calls ``on_model(step, ema_model)`` every ``train.sample_every`` steps
-and at the end; each call samples ``evaluate.curve_samples`` images from the EMA
-model (fixed seed, so points differ only by the weights) and appends
-``{"step", "fid", "n_samples"}`` to a JSONL file for the report's FID-vs-step figure.
-The real statistics come from the evaluation cache, so a point costs one small
-sampling and one feature pass. FID with few samples is biased upwards: compare
-points of one curve, not a curve point with metrics/<family>.json.
+Training writes the EMA weights every ``train.sample_every`` steps and at the end
+(``models/<family>/snapshots/``, see `training.checkpoint.EmaSnapshots`); the evaluate
+stage scores each with ``evaluate.curve_samples`` samples (fixed seed, so the points
+differ only by the weights) and writes ``evals/<family>/fid_curve.jsonl`` with
+``{"step", "fid", "n_samples"}`` per line, for the report's FID-vs-step figure.
+Training therefore needs neither the featurizer nor this code. The real statistics
+come from the evaluation cache, so a point costs one small sampling and one feature
+pass. FID with few samples is biased upwards: compare the points of one curve, not a
+curve point with metrics/<family>.json.
 """
 
 from __future__ import annotations
@@ -14,66 +16,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from genforge.config import Params
 from genforge.evaluation.diversity import proportional_labels
-from genforge.evaluation.evaluate import check_fits, sample_images
-from genforge.evaluation.scoring import load_judge
+from genforge.evaluation.evaluate import check_fits, sample_images, write_text_atomic
+from genforge.evaluation.scoring import Judge
+from genforge.training.checkpoint import load_snapshots
+
+CURVE = "fid_curve.jsonl"
 
 
-class FidCurve:
-    """Append FID points of the EMA model to `out_path` (JSON lines).
+def fid_curve(model, model_dir: Path, judge: Judge, n: int, seed: int) -> list[dict]:
+    """One FID point per snapshot in `model_dir`, loaded into `model` in turn (its
+    weights are left at the last snapshot's). Empty when training left no snapshots."""
+    check_fits(model, judge)
+    labels = proportional_labels(judge.real_hist, n, seed) if model.cfg.conditional else None
+    points = []
+    for step, weights in load_snapshots(model_dir):
+        model.load_state_dict(weights)
+        images, _ = sample_images(model, n, labels, seed, judge.cfg.batch_size, {})
+        points.append({"step": step, "fid": judge.fid(images, seed), "n_samples": n})
+    return points
 
-    Args:
-        params: validated params (``evaluate`` section: curve_samples, seed, batch size).
-        prepared_dir, featurizer_dir, cache_dir: as for `evaluate_family`.
-        out_path: the JSONL file. Lines from an earlier run at or after the first
-            step seen here are dropped, so a fresh or resumed run leaves one line per step.
-        n_samples: samples per point (default ``evaluate.curve_samples``).
-    """
 
-    def __init__(
-        self,
-        params: Params,
-        prepared_dir: Path,
-        featurizer_dir: Path,
-        cache_dir: Path,
-        out_path: Path,
-        n_samples: int | None = None,
-    ):
-        cfg = params.evaluate
-        self.judge = load_judge(cfg, prepared_dir, featurizer_dir, cache_dir)
-        self.n = n_samples or cfg.curve_samples
-        self.seed = cfg.seed
-        self.out_path = Path(out_path)
-        self._started = False
-
-    def on_model(self, step: int, ema_model) -> None:
-        """Sample the EMA model, compute FID against the cached train statistics, append."""
-        check_fits(ema_model, self.judge)
-        labels = None
-        if ema_model.cfg.conditional:
-            labels = proportional_labels(self.judge.real_hist, self.n, self.seed)
-        images, _ = sample_images(
-            ema_model, self.n, labels, self.seed, self.judge.cfg.batch_size, {}
-        )
-        point = {"step": step, "fid": self.judge.fid(images, self.seed), "n_samples": self.n}
-        if not self._started:
-            self._truncate(step)
-            self._started = True
-        self.out_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.out_path.open("a") as f:
-            f.write(json.dumps(point) + "\n")
-
-    def _truncate(self, step: int) -> None:
-        """Keep only earlier runs' points before `step` (a resumed run's history)."""
-        if not self.out_path.is_file():
-            return
-        kept = [
-            line
-            for line in self.out_path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", step) < step
-        ]
-        self.out_path.write_text("".join(f"{line}\n" for line in kept))
+def write_curve(path: Path, points: list[dict]) -> None:
+    write_text_atomic(Path(path), "".join(json.dumps(p) + "\n" for p in points))
 
 
 def read_curve(path: Path) -> list[dict]:

@@ -141,7 +141,8 @@ def evaluate_family(
     cache_dir: Path,
     evals_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Score models/<family>'s EMA weights; write `out_path` (and images into `evals_dir`)."""
+    """Score models/<family>'s EMA weights; write `out_path` (and into `evals_dir` the
+    sample grids and the FID-vs-step curve of the training snapshots)."""
     cfg = params.evaluate
     judge = load_judge(cfg, prepared_dir, featurizer_dir, cache_dir)
     path = Path(models_dir) / family / "checkpoint.pt"
@@ -156,9 +157,13 @@ def evaluate_family(
     metrics, images, scored = candidate(model, judge, cfg.n_samples, cfg.seed)
     reference, _ = reference_for(judge, cfg.n_samples, cfg.seed)
     metrics = {**metrics, "family": family, "reference": tidy(reference)}
-    write_json_atomic(Path(out_path), metrics)
     if evals_dir is not None:
+        from genforge.evaluation.curve import CURVE, fid_curve, write_curve
+
         write_images(Path(evals_dir), model, images, scored)
+        curve = fid_curve(model, path.parent, judge, cfg.curve_samples, cfg.seed)
+        write_curve(Path(evals_dir) / CURVE, curve)
+    write_json_atomic(Path(out_path), metrics)
     return metrics
 
 
@@ -180,10 +185,14 @@ def summary_line(m: dict[str, Any]) -> str:
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
+    write_text_atomic(path, json.dumps(value, indent=2) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(json.dumps(value, indent=2) + "\n")
+        tmp.write_text(text)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

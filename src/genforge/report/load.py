@@ -111,7 +111,7 @@ def read_png(path: Path, what: str) -> bytes | NA:
 
 
 def load_family(layout: Layout, family: str) -> FamilyInputs:
-    """Read models/<family>/*, metrics/<family>.json and evals/<family>/fooled.png."""
+    """Read models/<family>/*, metrics/<family>.json and evals/<family>/*."""
     mdir = layout.path("models") / family
     ckpt = mdir / "checkpoint.pt"
     return FamilyInputs(
@@ -121,7 +121,7 @@ def load_family(layout: Layout, family: str) -> FamilyInputs:
         log=read_jsonl(mdir / "train_log.jsonl", "training log"),
         samples_png=read_png(mdir / "samples.png", "sample grid"),
         checkpoint=ckpt if ckpt.is_file() else NA(f"checkpoint: {ckpt} is missing"),
-        fid_curve=read_jsonl(mdir / "fid_curve.jsonl", "FID curve"),
+        fid_curve=read_jsonl(layout.path("evals") / family / "fid_curve.jsonl", "FID curve"),
         fooled_png=read_png(layout.path("evals") / family / "fooled.png", "fooled samples"),
     )
 

@@ -16,6 +16,7 @@ import torch
 from genforge.errors import GenforgeError
 
 FORMAT_VERSION = 1
+SNAPSHOTS = "snapshots"  # models/<family>/snapshots/step_<N>.pt: EMA weights by step
 
 
 class CheckpointError(GenforgeError):
@@ -67,3 +68,27 @@ def load_model(path: Path, map_location: str | torch.device = "cpu", ema: bool =
     weights = state["ema"] if ema else state["model"]
     model.load_state_dict(weights)
     return model.to(map_location).eval()
+
+
+class EmaSnapshots:
+    """Training callback: the EMA weights every `train.sample_every` steps and at the end,
+    as `<out_dir>/snapshots/step_<N>.pt` (read by the evaluation's FID-vs-step curve, so
+    training needs neither the featurizer nor the evaluation code)."""
+
+    def __init__(self, out_dir: Path, fresh: bool):
+        self.dir = Path(out_dir) / SNAPSHOTS
+        if fresh:  # not a resumed run: an earlier run's snapshots are not this run's
+            for old in self.dir.glob("step_*.pt"):
+                old.unlink()
+
+    def on_model(self, step: int, ema_model: torch.nn.Module) -> None:
+        save_checkpoint({"step": step, "ema": ema_model.state_dict()}, self.snapshot(step))
+
+    def snapshot(self, step: int) -> Path:
+        return self.dir / f"step_{step:07d}.pt"
+
+
+def load_snapshots(model_dir: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(step, EMA state dict) of every snapshot in `model_dir`, by step."""
+    found = sorted((Path(model_dir) / SNAPSHOTS).glob("step_*.pt"))
+    return [(int(s["step"]), s["ema"]) for s in (load_checkpoint(p) for p in found)]

@@ -2,7 +2,8 @@
 
 Writes `checkpoint.pt` (family, model args, weights, EMA, optimizers, RNG, step),
 `train_log.jsonl` (per-step losses and images/s), `samples.png` (EMA samples; one
-row per class for conditional models) and `train_summary.json`.
+row per class for conditional models), `train_summary.json` and `snapshots/` (the EMA
+weights every `train.sample_every` steps, for the evaluation's FID-vs-step curve).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from genforge.config import Params
 from genforge.data.prepare import load_meta, load_prepared
 from genforge.images import grid_image
 from genforge.models import build
+from genforge.training.checkpoint import EmaSnapshots
 from genforge.training.distributed import init_from_env
 from genforge.training.trainer import Trainer, pick_device
 
@@ -93,14 +95,17 @@ def train_family(
         cfg.batch_size,
         out_dir,
         ckpt_meta,
-        callbacks=callbacks,
+        callbacks=list(callbacks or []),
         dist_info=dist_info,
         progress=progress,
     )
     # Per-rank noise stream for training; restored exactly on resume.
     torch.manual_seed(params.train.seed + 1 + dist_info.rank)
-    if not trainer.try_resume():
+    resumed = trainer.try_resume()
+    if not resumed:
         (out_dir / "train_log.jsonl").unlink(missing_ok=True)
+    if dist_info.is_main:
+        trainer.callbacks.append(EmaSnapshots(out_dir, fresh=not resumed))
     summary = trainer.fit(x, y)
     summary.update(
         params=sum(p.numel() for p in model.parameters()),
