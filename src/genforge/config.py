@@ -91,6 +91,7 @@ class FamilyConfig(Section):
     steps: PosInt = 2000
     batch_size: PosInt = 64
     lr: PosFloat = 2e-4
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 0 over `steps`
 
 
 class GanConfig(FamilyConfig):

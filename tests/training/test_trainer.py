@@ -61,6 +61,23 @@ def test_resume_after_a_crash_equals_uninterrupted(family, prepared_dir, tmp_pat
     assert [r["step"] for r in log] == list(range(1, s1 + 1))
 
 
+def test_cosine_lr_schedule_resumes_exactly_and_ends_at_zero(prepared_dir, tmp_path):
+    """gan (two optimizers): the schedules' state travels in the checkpoint."""
+    from tests.conftest import tiny_family
+
+    params = tiny_params(["gan"], models={"gan": tiny_family("gan", lr_schedule="cosine")})
+    whole, crashed = tmp_path / "whole", tmp_path / "crashed"
+    train_family(params, "gan", prepared_dir, whole, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_family(params, "gan", prepared_dir, crashed, callbacks=[StopAt(5)], progress=False)
+    train_family(params, "gan", prepared_dir, crashed, progress=False)
+
+    a, b = load_checkpoint(whole / "checkpoint.pt"), load_checkpoint(crashed / "checkpoint.pt")
+    assert_same(a["model"], b["model"])
+    assert a["schedulers"] == b["schedulers"] and len(a["schedulers"]) == 2
+    assert all(s["_last_lr"] == [0.0] for s in a["schedulers"])  # cosine to 0 at `steps`
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_outputs_and_checkpoint_round_trip(family, prepared_dir, tmp_path):
     params = tiny_params([family])

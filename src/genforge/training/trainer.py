@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from torch.optim.lr_scheduler import CosineAnnealingLR
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
@@ -162,6 +163,12 @@ class Trainer:
         self.opt = Optimizers(
             self.model.configure_optimizers(), cfg.grad_clip, self.dist.world_size
         )
+        # One schedule per optimizer, stepped once per training step (the family's lr_schedule).
+        self.schedulers = (
+            [CosineAnnealingLR(o, T_max=steps) for o in self.opt.optimizers.values()]
+            if getattr(model.cfg, "lr_schedule", "constant") == "cosine"
+            else []
+        )
         if cfg.compile:
             for child in self.model.children():
                 child.compile()  # in place: state_dict keys stay unchanged
@@ -184,6 +191,7 @@ class Trainer:
                 "ema": self.ema.module.state_dict(),
                 "ema_n_averaged": self.ema.n_averaged,
                 "optimizers": self.opt.state_dict(),
+                "schedulers": [s.state_dict() for s in self.schedulers],
                 "rng": {
                     "torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if self.cuda else [],
@@ -203,6 +211,8 @@ class Trainer:
         self.ema.module.load_state_dict(state["ema"])
         self.ema.n_averaged.copy_(state["ema_n_averaged"])
         self.opt.load_state_dict(state["optimizers"])
+        for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
+            scheduler.load_state_dict(saved)
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if self.cuda and state["rng"]["cuda"]:
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
@@ -258,6 +268,8 @@ class Trainer:
                     )
                 sync_buffers(self.model, self.dist.world_size)
                 self.ema.update_parameters(self.model)
+                for scheduler in self.schedulers:
+                    scheduler.step()
                 self.state.step += 1
                 self.state.seconds += time.perf_counter() - t0
                 window_n += xb.shape[0] * self.dist.world_size
