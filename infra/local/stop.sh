@@ -21,7 +21,7 @@ ours() {  # ours PID WORD: the PID still runs the program we started (not a reus
   alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"
 }
 
-stop() {  # stop NAME PROGRAM SIGNAL...: each signal to the group, 2 s apart, then TERM/KILL
+stop() {  # stop NAME PROGRAM SIGNAL...: each signal to the group, up to 10 s apart, then TERM/KILL
   local name=$1 program=$2; shift 2
   local pidfile="$PIDS/$name.pid"
   [[ -f "$pidfile" ]] || return 0
@@ -29,7 +29,7 @@ stop() {  # stop NAME PROGRAM SIGNAL...: each signal to the group, 2 s apart, th
   if ours "$pid" "$program"; then
     for sig in "$@"; do
       kill -s "$sig" -- "-$pid" 2>/dev/null
-      wait_gone "$pid" 2 && break
+      wait_gone "$pid" 10 && break  # a worker's graceful stop is slow on a loaded machine
     done
     wait_gone "$pid" 20 || kill -s TERM -- "-$pid" 2>/dev/null
     wait_gone "$pid" 10 || kill -s KILL -- "-$pid" 2>/dev/null

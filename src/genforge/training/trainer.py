@@ -211,7 +211,8 @@ class Trainer:
         self.ema.module.load_state_dict(state["ema"])
         self.ema.n_averaged.copy_(state["ema_n_averaged"])
         self.opt.load_state_dict(state["optimizers"])
-        for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
+        # A step-0 seed checkpoint (report studies: fine-tuning) has none: fresh schedules.
+        for scheduler, saved in zip(self.schedulers, state.get("schedulers", [])):
             scheduler.load_state_dict(saved)
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if self.cuda and state["rng"]["cuda"]:
