@@ -212,8 +212,9 @@ class Trainer:
         self.ema.n_averaged.copy_(state["ema_n_averaged"])
         self.opt.load_state_dict(state["optimizers"])
         # A step-0 seed checkpoint (report studies: fine-tuning) has none: fresh schedules.
-        for scheduler, saved in zip(self.schedulers, state.get("schedulers", [])):
-            scheduler.load_state_dict(saved)
+        if "schedulers" in state:
+            for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
+                scheduler.load_state_dict(saved)
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if self.cuda and state["rng"]["cuda"]:
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
