@@ -91,7 +91,7 @@ def test_outputs_and_checkpoint_round_trip(family, prepared_dir, tmp_path):
         "snapshots",
     }
     # EMA weights at every train.sample_every step and at the end (the FID-vs-step curve)
-    snapshots = load_snapshots(out)
+    snapshots = list(load_snapshots(out))
     assert snapshots and snapshots[-1][0] == params.models.family(family).steps
     assert summary["params"] >= summary["generator_params"] > 0
     state = load_checkpoint(out / "checkpoint.pt")

@@ -67,13 +67,14 @@ def seed_checkpoint(
 
     The family is built for this data; every tensor of the pre-trained EMA weights whose
     name and shape match is copied in, the rest (e.g. label embeddings for another class
-    count) keep their fresh initialisation. Optimizer state is fresh and the EMA restarts
-    (n_averaged 0 copies the weights on the first update). Returns the re-initialised names.
+    count) keep their fresh initialisation. Optimizer and LR-schedule state are fresh and
+    the EMA restarts (n_averaged 0 copies the weights on the first update). Returns the re-initialised names.
     """
     from genforge.data.prepare import load_meta
     from genforge.models import Optimizers, build
     from genforge.training.checkpoint import load_checkpoint, save_checkpoint
     from genforge.training.run import fingerprint
+    from genforge.training.trainer import lr_schedulers
 
     meta = load_meta(prepared)
     cfg = params.models.family(family)
@@ -84,6 +85,8 @@ def seed_checkpoint(
     reinit = [k for k, v in own.items() if k not in pre or pre[k].shape != v.shape]
     model.load_state_dict({k: own[k] if k in reinit else pre[k] for k in own})
     torch.manual_seed(params.train.seed + 1)  # the training noise stream train_family seeds
+    optimizers = model.configure_optimizers()
+    schedulers = lr_schedulers(optimizers, cfg.lr_schedule, cfg.steps)  # fresh, at step 0
     state = {
         "family": family,
         "model_args": {
@@ -99,7 +102,8 @@ def seed_checkpoint(
         "model": model.state_dict(),
         "ema": model.state_dict(),
         "ema_n_averaged": torch.tensor(0, dtype=torch.long),
-        "optimizers": Optimizers(model.configure_optimizers()).state_dict(),
+        "optimizers": Optimizers(optimizers).state_dict(),
+        "schedulers": [s.state_dict() for s in schedulers],
         "rng": {"torch": torch.get_rng_state(), "cuda": []},
     }
     save_checkpoint(state, out_dir / "checkpoint.pt")

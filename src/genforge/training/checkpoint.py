@@ -8,6 +8,7 @@ a temporary file and renamed into place (atomic on POSIX), and read back with
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,8 @@ class EmaSnapshots:
         return self.dir / f"step_{step:07d}.pt"
 
 
-def load_snapshots(model_dir: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(step, EMA state dict) of every snapshot in `model_dir`, by step."""
-    found = sorted((Path(model_dir) / SNAPSHOTS).glob("step_*.pt"))
-    return [(int(s["step"]), s["ema"]) for s in (load_checkpoint(p) for p in found)]
+def load_snapshots(model_dir: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(step, EMA state dict) of every snapshot in `model_dir`, by step, one at a time."""
+    for path in sorted((Path(model_dir) / SNAPSHOTS).glob("step_*.pt")):
+        state = load_checkpoint(path)
+        yield int(state["step"]), state["ema"]

@@ -112,6 +112,15 @@ def ema_with_warmup(decay: float):
     return update
 
 
+def lr_schedulers(
+    optimizers: dict[str, torch.optim.Optimizer], schedule: str, steps: int
+) -> list[CosineAnnealingLR]:
+    """One schedule per optimizer, stepped once per training step (a family's lr_schedule)."""
+    if schedule == "constant":
+        return []
+    return [CosineAnnealingLR(o, T_max=steps) for o in optimizers.values()]
+
+
 def weights_digest(model: torch.nn.Module) -> str:
     """sha256 over the weights in key order: equal digests mean identical models."""
     h = hashlib.sha256()
@@ -163,12 +172,7 @@ class Trainer:
         self.opt = Optimizers(
             self.model.configure_optimizers(), cfg.grad_clip, self.dist.world_size
         )
-        # One schedule per optimizer, stepped once per training step (the family's lr_schedule).
-        self.schedulers = (
-            [CosineAnnealingLR(o, T_max=steps) for o in self.opt.optimizers.values()]
-            if getattr(model.cfg, "lr_schedule", "constant") == "cosine"
-            else []
-        )
+        self.schedulers = lr_schedulers(self.opt.optimizers, model.cfg.lr_schedule, steps)
         if cfg.compile:
             for child in self.model.children():
                 child.compile()  # in place: state_dict keys stay unchanged
@@ -211,10 +215,8 @@ class Trainer:
         self.ema.module.load_state_dict(state["ema"])
         self.ema.n_averaged.copy_(state["ema_n_averaged"])
         self.opt.load_state_dict(state["optimizers"])
-        # A step-0 seed checkpoint (report studies: fine-tuning) has none: fresh schedules.
-        if "schedulers" in state:
-            for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
-                scheduler.load_state_dict(saved)
+        for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
+            scheduler.load_state_dict(saved)
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if self.cuda and state["rng"]["cuda"]:
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
