@@ -8,6 +8,7 @@ reported one line each, naming the key path, the value and what is allowed
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -359,6 +360,31 @@ def validate(raw: Any, source: str | Path = "params.yaml") -> Params:
         raise ParamsError(source, [_describe(e) for e in exc.errors()]) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (YAML keeps the last,
+    so `seed: 1 ... seed: 2` would silently mean 2). Merge keys (`<<`) still override."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader reports unhashable keys itself
+            if key in seen:
+                raise ParamsError(
+                    self.name,
+                    [
+                        f"duplicate key {key!r} at line {line} (first at line {seen[key]}); "
+                        "YAML would keep only the last one: remove one of them"
+                    ],
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate a params file; raise ParamsError naming each problem."""
     path = Path(path)
@@ -366,8 +392,12 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         text = path.read_text()
     except OSError as exc:
         raise ParamsError(path, [f"cannot read the params file: {exc.strerror}"]) from None
+    loader = _UniqueKeyLoader(text)
+    loader.name = str(path)
     try:
-        raw = yaml.safe_load(text)
+        raw = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise ParamsError(path, [f"not valid YAML: {exc}".replace("\n", " ")]) from None
+    finally:
+        loader.dispose()
     return validate(raw, path)
