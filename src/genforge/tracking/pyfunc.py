@@ -39,6 +39,7 @@ RUNTIME_DISTRIBUTIONS = (
     "safetensors",
 )
 FIELDS = ("n", "seed", "label")
+CODE_FILE = Path(__file__).with_name("pyfunc_code.py")  # models-from-code: no pickle
 
 
 @dataclass(frozen=True)
@@ -121,15 +122,23 @@ def png_base64(image: torch.Tensor) -> str:
 
 
 class ImageSampler(mlflow.pyfunc.PythonModel):
-    """Samples a genforge checkpoint (its EMA weights) on request."""
+    """Samples a genforge checkpoint (its EMA weights) on request.
 
-    def __init__(self, max_n: int):
-        self.max_n = max_n
+    Built with no arguments by `pyfunc_code.py` (models-from-code); everything it needs
+    comes from the model's context: the checkpoint artifact and `model_config["max_n"]`.
+    """
+
+    def __init__(self):
+        self.max_n = 0
         self.model = None
 
     def load_context(self, context) -> None:
         from genforge.training.checkpoint import load_model
 
+        config = context.model_config or {}
+        if "max_n" not in config:
+            raise ValueError("the served model's model_config has no 'max_n' (log it again)")
+        self.max_n = int(config["max_n"])
         self.model = load_model(Path(context.artifacts["checkpoint"]), map_location="cpu")
         self.model.eval()
 
@@ -199,6 +208,8 @@ def input_schema():
 def log_sampler_model(checkpoint: Path, max_n: int, name: str = "model"):
     """Log the checkpoint as a pyfunc model of the active run; returns mlflow's ModelInfo.
 
+    Logged from code (`pyfunc_code.py`), not as a cloudpickled instance: loading the
+    model executes genforge's own source and reads the checkpoint with weights_only.
     The model carries genforge's source (code_paths), so `mlflow models serve
     --env-manager local` imports the same code that trained it.
     """
@@ -206,8 +217,9 @@ def log_sampler_model(checkpoint: Path, max_n: int, name: str = "model"):
 
     import genforge
 
-    sampler = ImageSampler(max_n)
-    context = mlflow.pyfunc.PythonModelContext({"checkpoint": str(checkpoint)}, None)
+    config = {"max_n": max_n}
+    sampler = ImageSampler()
+    context = mlflow.pyfunc.PythonModelContext({"checkpoint": str(checkpoint)}, config)
     sampler.load_context(context)
     conditional = sampler.model.cfg.conditional
     example = {"n": min(2, max_n), "seed": 0, **({"label": 0} if conditional else {})}
@@ -216,10 +228,10 @@ def log_sampler_model(checkpoint: Path, max_n: int, name: str = "model"):
         warnings.simplefilter("ignore", UserWarning)
         output = sampler.predict(context, [example])
         signature = ModelSignature(input_schema(), infer_signature(None, output).outputs)
-        sampler.model = None  # logged without the loaded network: load_context rebuilds it
         return mlflow.pyfunc.log_model(
             name=name,
-            python_model=sampler,
+            python_model=str(CODE_FILE),
+            model_config=config,
             artifacts={"checkpoint": str(Path(checkpoint).resolve())},  # a DVC symlink too
             code_paths=[str(Path(genforge.__file__).parent)],
             signature=signature,
