@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -121,6 +122,16 @@ def lr_schedulers(
     return [CosineAnnealingLR(o, T_max=steps) for o in optimizers.values()]
 
 
+def _log_step(line: str) -> int | None:
+    """The step of one train_log.jsonl line, or None when the line is not a whole record."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    step = record.get("step") if isinstance(record, dict) else None
+    return step if isinstance(step, int) else None
+
+
 def weights_digest(model: torch.nn.Module) -> str:
     """sha256 over the weights in key order: equal digests mean identical models."""
     h = hashlib.sha256()
@@ -225,11 +236,16 @@ class Trainer:
         return True
 
     def _truncate_log(self, step: int) -> None:
+        """Keep the log records up to the checkpoint's step. A torn or garbled line (power
+        loss or a full disk mid-write) is dropped, not fatal: the checkpoint is the truth."""
         log = self.out_dir / STEP_LOG
         if not log.is_file():
             return
-        kept = [ln for ln in log.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-        log.write_text("".join(ln + "\n" for ln in kept))
+        lines = log.read_text(errors="replace").splitlines()
+        kept = [ln for ln in lines if (s := _log_step(ln)) is not None and s <= step]
+        tmp = log.with_name(f".{log.name}.tmp-{os.getpid()}")
+        tmp.write_text("".join(ln + "\n" for ln in kept))
+        os.replace(tmp, log)
 
     # ------------------------------------------------------------------- loop
     def fit(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
