@@ -277,6 +277,27 @@ class StorageConfig(Section):
         return self
 
 
+# -------------------------------------------------------------------------- serve
+class ServeConfig(Section):
+    """`genforge serve`: models:/<registered model>@champion over HTTP, following the alias."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 5050
+    poll_s: PosFloat = 10.0  # how often the registry's champion alias is read
+    max_images: Annotated[int, Field(ge=1, le=4096)] = 64  # per page request (also <= serve_max_n)
+    max_concurrent: PosInt = 2  # requests sampling at once
+    max_queue: NonNegInt = 16  # requests waiting for a slot; one more gets HTTP 429
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 65536  # larger bodies get HTTP 413
+    url: str | None = None  # a running service whose /health the flow reports after a promotion
+    swap_wait_s: Annotated[float, Field(ge=0)] = 60.0  # how long the flow waits for the swap
+
+    @model_validator(mode="after")
+    def _http_url(self) -> ServeConfig:
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"serve.url must be an http:// or https:// URL, got {self.url!r}")
+        return self
+
+
 # ------------------------------------------------------------------------- report
 SweepSetting = Annotated[int, Field(ge=1)] | Literal["ancestral"]
 
@@ -322,6 +343,7 @@ class Params(Section):
     tracking: TrackingConfig = TrackingConfig()
     storage: StorageConfig = StorageConfig()
     report: ReportConfig = ReportConfig()
+    serve: ServeConfig = ServeConfig()
 
 
 # ------------------------------------------------------------------------ loading
