@@ -132,6 +132,15 @@ def _log_step(line: str) -> int | None:
     return step if isinstance(step, int) else None
 
 
+def nonfinite(module: torch.nn.Module) -> list[str]:
+    """Names of the floating-point tensors of `module` that hold an inf or a NaN."""
+    return [
+        key
+        for key, t in module.state_dict().items()
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
+
+
 def weights_digest(model: torch.nn.Module) -> str:
     """sha256 over the weights in key order: equal digests mean identical models."""
     h = hashlib.sha256()
@@ -307,13 +316,16 @@ class Trainer:
                         log.flush()
                     bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k != "step"})
                     self._call("on_step", step, record)
+                saving = step % self.cfg.checkpoint_every == 0 or step == self.steps
+                if saving or step % self.cfg.sample_every == 0:
+                    self._check_finite(family)  # before anything saves or samples the weights
                 wants_samples = any(hasattr(cb, "on_samples") for cb in self.callbacks)
                 if wants_samples and step % self.cfg.sample_every == 0 and step < self.steps:
                     self._call("on_samples", step, self.sample_grid())
                 if step % self.cfg.sample_every == 0 or step == self.steps:
                     # e.g. FID against training step; the EMA model is what gets sampled
                     self._call("on_model", step, self.ema.module)
-                if step % self.cfg.checkpoint_every == 0 or step == self.steps:
+                if saving:
                     self.save()
                 bar.update(1)
         finally:
@@ -335,6 +347,19 @@ class Trainer:
         }
         self._call("on_end", summary)
         return summary
+
+    def _check_finite(self, family: str) -> None:
+        """Refuse weights an update made inf/NaN although its loss (computed before the
+        update) was finite: saved as "last good", every rerun would resume from them."""
+        bad = [f"model.{k}" for k in nonfinite(self.model)]
+        bad += [f"ema.{k}" for k in nonfinite(self.ema.module)]
+        if bad:
+            more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            raise TrainingDiverged(
+                f"{family}: non-finite weights after step {self.state.step} "
+                f"({', '.join(bad[:3])}{more}) although the loss was finite; the last good "
+                f"checkpoint is kept in {self.checkpoint_path} (lower the lr or set grad_clip)"
+            )
 
     def sample_grid(self, seed: int = 0) -> torch.Tensor:
         """A fixed-seed grid of EMA samples (uint8 NCHW); see `genforge.images.grid_samples`."""
