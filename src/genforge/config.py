@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 FAMILIES = ("gan", "vae", "diffusion", "pixelcnn", "vaegan")
 SOURCES = ("digits", "shapes", "folder", "mnist-idx", "npz")
 Family = Literal["gan", "vae", "diffusion", "pixelcnn", "vaegan"]
+Augment = Literal["color", "translation", "cutout"]  # models/augment.py
 
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -103,6 +104,7 @@ class GanConfig(FamilyConfig):
     beta1: Fraction = 0.0
     beta2: Fraction = 0.9
     d_steps: PosInt = 1
+    augment: list[Augment] = []  # DiffAugment on D's inputs (Zhao et al. 2020); [] = off
 
 
 class VaeConfig(FamilyConfig):
@@ -162,6 +164,7 @@ class VaeGanConfig(FamilyConfig):
     gamma: PosFloat = 1.0  # weight of the feature-reconstruction term for the decoder
     spectral_norm: bool = True  # on the discriminator
     beta1: Fraction = 0.5  # Adam beta1 of all three optimizers
+    augment: list[Augment] = []  # DiffAugment on D's inputs (Zhao et al. 2020); [] = off
 
 
 class ModelsConfig(Section):

@@ -167,9 +167,14 @@ def test_discretized_logistic_sums_to_one_over_the_256_values():
 
 
 # ------------------------------------------------------------------ networks
-@pytest.mark.parametrize("size, levels", [(8, 1), (16, 2), (28, 2), (32, 3), (15, 0)])
+@pytest.mark.parametrize(
+    "size, levels", [(8, 1), (16, 2), (28, 2), (32, 3), (64, 4), (128, 5), (15, 0)]
+)
 def test_networks_adapt_to_the_image_size(size, levels):
+    """Down to a 4x4 map whatever the size (64 px: 4 levels, as DCGAN), the width
+    doubling per level but capped at 8x base (64 px: 8 -> 64 channels, not 128)."""
     assert down_levels(size, size) == levels
+    assert Discriminator(3, (size, size), 8).trunk.out_channels == 8 * min(2**levels, 8)
     g = ConvGenerator(4, 3, (size, size), 8, num_classes=2)
     d = Discriminator(3, (size, size), 8, num_classes=2)
     y = torch.tensor([0, 1])

@@ -1,6 +1,7 @@
 """One contract, every registered family: what the trainer, evaluation and serving rely on.
 
-Tiny configs on 8x8 images keep the whole module well under a minute on a CPU.
+Every check runs on 8x8 grey and on 32x32 and 64x64 RGB images (the sizes users
+bring); tiny widths and a few updates keep the module around a minute on a CPU.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from genforge.config import DiffusionConfig, GanConfig, PixelCnnConfig, VaeConfi
 from genforge.models import REGISTRY, GenerativeModel, Optimizers, build
 
 SHAPE = (1, 8, 8)
+SHAPES = [SHAPE, (3, 32, 32), (3, 64, 64)]
 CLASSES = 3
 
 # Tiny, fast configs; learning rates are high so the conditional test learns in few steps.
@@ -56,12 +58,18 @@ def train(model: GenerativeModel, x, y, steps: int, seed: int = 0) -> list[dict[
     return [model.training_step(x, y, opt) for _ in range(steps)]
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
+@pytest.fixture(
+    scope="module",
+    params=[(f, s) for s in SHAPES for f in FAMILIES],
+    ids=lambda p: f"{p[0]}-{p[1][0]}x{p[1][1]}x{p[1][2]}",
+)
 def trained(request) -> GenerativeModel:
-    """Each family, conditional, after a few updates (so samples are not degenerate)."""
-    model = make(request.param)
-    x, y = batch()
-    train(model, x, y, steps=3)
+    """Each family at each size, conditional, after a few updates (so samples are not
+    degenerate)."""
+    family, shape = request.param
+    model = make(family, shape=shape)
+    x, y = batch(shape=shape)
+    train(model, x, y, steps=3 if shape == SHAPE else 2)
     return model
 
 
@@ -74,7 +82,9 @@ def test_every_config_family_is_registered():
 def test_sample_shape_dtype_range_and_mode(trained):
     assert trained.training
     s = trained.sample(5, generator=torch.Generator().manual_seed(0))
-    assert s.shape == (5, *SHAPE) and s.dtype == torch.uint8 and s.device.type == "cpu"
+    assert (
+        s.shape == (5, *trained.image_shape) and s.dtype == torch.uint8 and s.device.type == "cpu"
+    )
     assert trained.training, "sample() must restore train mode"
 
 
@@ -96,7 +106,7 @@ def test_losses_are_finite_python_floats():
 
 
 def test_state_dict_round_trip_gives_identical_samples(trained):
-    fresh = build(trained.family, trained.cfg, SHAPE, CLASSES)
+    fresh = build(trained.family, trained.cfg, trained.image_shape, CLASSES)
     fresh.load_state_dict(trained.state_dict())
     g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     assert torch.equal(trained.sample(4, generator=g()), fresh.sample(4, generator=g()))
@@ -118,14 +128,14 @@ def test_labels_out_of_range_raise(trained):
         trained.sample(2, labels=torch.tensor([0, CLASSES]))
     with pytest.raises(ValueError, match="labels"):
         trained.sample(2, labels=torch.tensor([-1, 0]))
-    x, _ = batch(n=2)
+    x, _ = batch(n=2, shape=trained.image_shape)
     opt = Optimizers(trained.configure_optimizers())
     with pytest.raises(ValueError, match="labels"):
         trained.training_step(x, torch.tensor([0, CLASSES]), opt)
 
 
 def test_bits_per_dim(trained):
-    x, y = batch()
+    x, y = batch(shape=trained.image_shape)
     bpd = trained.bits_per_dim(x, y)
     if trained.family in LIKELIHOOD:
         assert isinstance(bpd, float) and math.isfinite(bpd) and bpd > 0
@@ -140,13 +150,33 @@ def test_generator_parameters_count_the_sampling_network(trained):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("shape", [(3, 8, 8), (1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize("shape", [(3, 8, 8), (1, 28, 28), (3, 16, 16)])
 def test_other_image_shapes(family, shape):
     model = make(family, conditional=False, shape=shape)
     logs = train(model, *batch(n=4, shape=shape), steps=1)
     assert all(math.isfinite(v) for v in logs[0].values())
     s = model.sample(2, generator=torch.Generator().manual_seed(0))
     assert s.shape == (2, *shape) and s.dtype == torch.uint8
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_conditional_family_on_one_class_data(family):
+    """A user's one-class folder with the default conditional: true: every label is 0,
+    training and sampling work, and any other label is refused by name."""
+    model = make(family, conditional=True, shape=(3, 16, 16), classes=1)
+    x, y = batch(n=4, shape=(3, 16, 16), classes=1)
+    assert not y.any()
+    logs = train(model, x, y, steps=1)
+    assert all(math.isfinite(v) for v in logs[0].values())
+    s = model.sample(3, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (3, 3, 16, 16)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 0\]"):
+        model.sample(1, labels=torch.tensor([1]))
+
+
+def test_conditional_family_without_classes_is_refused():
+    with pytest.raises(ValueError, match="num_classes"):
+        make("gan", conditional=True, classes=0)
 
 
 @pytest.mark.slow

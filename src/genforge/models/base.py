@@ -83,6 +83,11 @@ class GenerativeModel(nn.Module, ABC):
 
     def __init__(self, cfg: FamilyConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__()
+        if cfg.conditional and num_classes < 1:
+            raise ValueError(
+                f"{type(self).__name__}: conditional: true needs labelled data "
+                f"(num_classes >= 1), got num_classes={num_classes}"
+            )
         self.cfg = cfg
         self.image_shape = tuple(image_shape)
         self.num_classes = num_classes

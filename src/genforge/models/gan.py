@@ -2,7 +2,8 @@
 projection discriminator for class conditioning.
 
 Update order per batch: `d_steps` discriminator updates on fresh noise, then one
-generator update (Goodfellow et al. 2014, Alg. 1).
+generator update (Goodfellow et al. 2014, Alg. 1). With `augment`, D sees only
+DiffAugment-ed reals and fakes, in both updates (Zhao et al. 2020, eq. 3-4).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genforge.config import GanConfig
+from genforge.models.augment import check_policy, diff_augment
 from genforge.models.base import GenerativeModel, Optimizers, to_uint8
 from genforge.models.common import check_labels, sampling
 from genforge.models.nets import ConvGenerator, Discriminator
@@ -47,6 +49,7 @@ class Gan(GenerativeModel):
         super().__init__(cfg, image_shape, num_classes)
         if cfg.loss not in ("hinge", "non_saturating"):
             raise ValueError(f"gan.loss must be 'hinge' or 'non_saturating', got {cfg.loss!r}")
+        check_policy(cfg.augment)
         c, h, w = self.image_shape
         k = num_classes if cfg.conditional else 0
         self.generator = ConvGenerator(cfg.z_dim, c, (h, w), cfg.base_channels, num_classes=k)
@@ -73,14 +76,13 @@ class Gan(GenerativeModel):
         for _ in range(self.cfg.d_steps):
             fake = self.generate(torch.randn(b, self.cfg.z_dim, device=x.device), y)
             # One D pass over real and fake together: faster than two on CPU.
-            logits, _ = self.discriminator(
-                torch.cat([x, fake.detach()]), None if y is None else torch.cat([y, y])
-            )
+            both = diff_augment(torch.cat([x, fake.detach()]), self.cfg.augment)
+            logits, _ = self.discriminator(both, None if y is None else torch.cat([y, y]))
             real_logit, fake_logit = logits.chunk(2)  # (B,) each
             loss_d = discriminator_loss(self.cfg.loss, real_logit, fake_logit)
             opt.step("d", loss_d)
         # The last fake batch is reused for G: its graph through G is still intact.
-        fake_logit, _ = self.discriminator(fake, y)
+        fake_logit, _ = self.discriminator(diff_augment(fake, self.cfg.augment), y)
         loss_g = generator_loss(self.cfg.loss, fake_logit)
         opt.step("g", loss_g)
         return {

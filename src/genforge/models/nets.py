@@ -1,8 +1,11 @@
 """Convolutional building blocks shared by the GAN, VAE and VAE-GAN families.
 
 The networks adapt to the image size: they halve the resolution while it stays even
-and at least 4 pixels (16 -> 8 -> 4, 28 -> 14 -> 7, 8 -> 4), so one definition
-serves 8x8 to 32x32 images with 1 or 3 channels. No BatchNorm anywhere: the
+and at least 4 pixels (16 -> 8 -> 4, 28 -> 14 -> 7, 64 -> 32 -> 16 -> 8 -> 4), so one
+definition serves 8x8 to 256x256 images with 1 or 3 channels: depth grows with the
+image, as in DCGAN's 64x64 nets (four stride-2 layers from 4x4). The width doubles per
+level up to 8x `base_channels` (`MAX_WIDTH_MULT`), so 16 and 32 px keep their widths
+and a 64 px net is one level deeper, not 2x wider at the bottom. No BatchNorm anywhere: the
 trainer's EMA copy (`AveragedModel`) averages parameters, not running statistics,
 and a BatchNorm generator would sample from stale statistics in eval mode.
 """
@@ -15,8 +18,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
+MAX_WIDTH_MULT = 8  # widest level = 8x base_channels (DCGAN 64 px: 64 -> 512 channels)
 
-def down_levels(height: int, width: int, max_levels: int = 3, min_size: int = 4) -> int:
+
+def down_levels(height: int, width: int, max_levels: int = 6, min_size: int = 4) -> int:
     """How many exact 2x downsamplings (height, width) allow while staying >= `min_size`."""
     levels = 0
     while (
@@ -27,6 +32,11 @@ def down_levels(height: int, width: int, max_levels: int = 3, min_size: int = 4)
     ):
         height, width, levels = height // 2, width // 2, levels + 1
     return levels
+
+
+def level_width(base_channels: int, level: int) -> int:
+    """Channels at downsampling level `level` (0 = full resolution): doubling, capped."""
+    return base_channels * min(2**level, MAX_WIDTH_MULT)
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -43,15 +53,15 @@ class ConvGenerator(nn.Module):
     """DCGAN-style generator (Radford et al. 2015, arXiv 1511.06434): z -> image.
 
     A linear layer maps z (plus a label embedding when conditional) to a small feature
-    map, then stride-2 transposed convolutions double the resolution, halving the
-    width each time, and a 3x3 convolution gives `out_channels` raw outputs (no
+    map, then stride-2 transposed convolutions double the resolution, with the widths
+    of `level_width` (halving towards full resolution), and a 3x3 convolution gives `out_channels` raw outputs (no
     squashing; the family decides between tanh and a likelihood's parameters).
 
     Args:
         z_dim: latent size.
         out_channels: output channels (C for images, 2C for mean and log-scale).
         image_hw: (H, W) of the output.
-        base_channels: width at full resolution; doubles per downsampling level.
+        base_channels: width at full resolution; see `level_width` for the others.
         num_classes: > 0 adds a label embedding concatenated to z.
     """
 
@@ -67,15 +77,16 @@ class ConvGenerator(nn.Module):
         h, w = image_hw
         self.levels = down_levels(h, w)
         self.h0, self.w0 = h >> self.levels, w >> self.levels
-        self.c0 = base_channels * 2**self.levels
+        self.c0 = level_width(base_channels, self.levels)
         self.embed = nn.Embedding(num_classes, z_dim) if num_classes > 0 else None
         in_dim = z_dim * (2 if self.embed is not None else 1)
         self.fc = nn.Linear(in_dim, self.c0 * self.h0 * self.w0)
         layers: list[nn.Module] = [group_norm(self.c0), nn.ReLU()]
         ch = self.c0
-        for _ in range(self.levels):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), group_norm(ch // 2), nn.ReLU()]
-            ch //= 2
+        for level in reversed(range(self.levels)):
+            out = level_width(base_channels, level)
+            layers += [nn.ConvTranspose2d(ch, out, 4, 2, 1), group_norm(out), nn.ReLU()]
+            ch = out
         layers.append(nn.Conv2d(ch, out_channels, 3, padding=1))
         self.net = nn.Sequential(*layers)
 
@@ -89,7 +100,7 @@ class ConvGenerator(nn.Module):
 
 
 class ConvTrunk(nn.Module):
-    """Image -> feature map: a 3x3 stem, then stride-2 4x4 convolutions doubling width.
+    """Image -> feature map: a 3x3 stem, then stride-2 4x4 convolutions (`level_width`).
 
     Shared by the discriminators and the encoders. LeakyReLU(0.2) as in DCGAN;
     spectral normalisation on every layer when `sn`; GroupNorm when `norm`.
@@ -107,18 +118,19 @@ class ConvTrunk(nn.Module):
         h, w = image_hw
         self.levels = down_levels(h, w)
         self.out_hw = (h >> self.levels, w >> self.levels)
-        self.out_channels = base_channels * 2**self.levels
+        self.out_channels = level_width(base_channels, self.levels)
         layers: list[nn.Module] = [
             maybe_sn(nn.Conv2d(in_channels, base_channels, 3, padding=1), sn),
             nn.LeakyReLU(0.2),
         ]
         ch = base_channels
-        for _ in range(self.levels):
-            layers.append(maybe_sn(nn.Conv2d(ch, ch * 2, 4, 2, 1), sn))
+        for level in range(1, self.levels + 1):
+            out = level_width(base_channels, level)
+            layers.append(maybe_sn(nn.Conv2d(ch, out, 4, 2, 1), sn))
             if norm:
-                layers.append(group_norm(ch * 2))
+                layers.append(group_norm(out))
             layers.append(nn.LeakyReLU(0.2))
-            ch *= 2
+            ch = out
         # One more 3x3 at the lowest resolution: the hidden layer VAE-GAN compares on.
         layers.append(maybe_sn(nn.Conv2d(ch, ch, 3, padding=1), sn))
         self.net = nn.Sequential(*layers)

@@ -11,6 +11,11 @@ of the reconstruction (eq. 8), and L_prior the KL to N(0, I). The paper updates 
 three from one forward pass; here the networks are updated in turn (encoder,
 decoder, discriminator), each on a fresh forward, because every `opt.step` frees
 its graph.
+
+With `augment`, every image D judges real or fake goes through DiffAugment (Zhao et
+al. 2020, eq. 3-4), in the decoder's and D's updates; the feature-reconstruction
+term L_llike compares D's features of the un-augmented x and Dec(Enc(x)), because
+it is a likelihood of x, not a judgement D could overfit.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genforge.config import VaeGanConfig
+from genforge.models.augment import check_policy, diff_augment
 from genforge.models.base import GenerativeModel, Optimizers, to_uint8
 from genforge.models.common import check_labels, gaussian_kl, reparameterize, sampling
 from genforge.models.nets import ConvGenerator, Discriminator, GaussianEncoder
@@ -38,6 +44,7 @@ class VaeGan(GenerativeModel):
     def __init__(self, cfg: VaeGanConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__(cfg, image_shape, num_classes)
         c, h, w = self.image_shape
+        check_policy(cfg.augment)
         k = num_classes if cfg.conditional else 0
         self.encoder = GaussianEncoder(c, (h, w), cfg.base_channels, cfg.z_dim, num_classes=k)
         self.decoder = ConvGenerator(cfg.z_dim, c, (h, w), cfg.base_channels, num_classes=k)
@@ -73,17 +80,20 @@ class VaeGan(GenerativeModel):
 
         # Decoder: gamma * L_llike - L_GAN on reconstructions and prior samples.
         z_p = torch.randn(b, self.cfg.z_dim, device=x.device)
-        fakes = self.decode(torch.cat([z.detach(), z_p]), None if y is None else torch.cat([y, y]))
-        logits, feats = self.discriminator(fakes, None if y is None else torch.cat([y, y]))
+        y2 = None if y is None else torch.cat([y, y])
+        fakes = self.decode(torch.cat([z.detach(), z_p]), y2)
+        if self.cfg.augment:
+            logits, _ = self.discriminator(diff_augment(fakes, self.cfg.augment), y2)
+            _, feats = self.discriminator(fakes[:b], y)  # un-augmented, for L_llike
+        else:  # one pass serves both terms
+            logits, feats = self.discriminator(fakes, y2)
         llike_dec = feature_nll(feats[:b], feat_real)
         gan_dec = F.softplus(-logits).mean()  # -log D(fake), non-saturating
         opt.step("dec", self.cfg.gamma * llike_dec + gan_dec)
 
         # Discriminator: real vs reconstructions and prior samples (Alg. 1).
-        logits_real, _ = self.discriminator(x, y)
-        logits_fake, _ = self.discriminator(
-            fakes.detach(), None if y is None else torch.cat([y, y])
-        )
+        logits_real, _ = self.discriminator(diff_augment(x, self.cfg.augment), y)
+        logits_fake, _ = self.discriminator(diff_augment(fakes.detach(), self.cfg.augment), y2)
         loss_d = F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
         opt.step("d", loss_d)
         return {
