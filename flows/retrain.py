@@ -32,6 +32,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from genforge import pipeline
 from genforge.config import load_params
+from genforge.errors import GenforgeError
 
 DATA_OUT = "data/raw"
 
@@ -122,7 +123,15 @@ def report(repo: str, verdicts_changed: bool) -> None:
 
 @flow(name="train-family", log_prints=True)
 def train_family_flow(repo: str, family: str, stages: list[str]) -> list[str]:
-    """One family's stages on a worker (the `gpu` pool's deployment)."""
+    """One family's stages on a worker (the `gpu` pool's deployment).
+
+    `stages` come from whoever calls the deployment: each must be a stage dvc.yaml
+    declares for this family, checked before any runs.
+    """
+    for stage in stages:
+        pipeline.stage_argv(stage, Path(repo))  # GenforgeError naming the allowed stages
+        if stage.partition("@")[2] != family:
+            raise GenforgeError(f"{stage!r} is not a stage of family {family!r}")
     for stage in stages:
         pipeline.run_stage(stage, Path(repo))
     return stages

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -69,20 +70,65 @@ def commit(stages: list[str], cwd: Path | None = None) -> None:
         dvc("commit", "--force", *stages, cwd=cwd, capture=True)
 
 
-def stage_cmd(stage: str, cwd: Path | None = None) -> str:
-    """The command dvc.yaml declares for `stage` ("train@gan" resolves the foreach)."""
+def _dvc_yaml(cwd: Path | None) -> tuple[Path, dict]:
+    path = (cwd or Path.cwd()) / "dvc.yaml"
+    return path, (yaml.safe_load(path.read_text()) or {}).get("stages", {})
+
+
+def _foreach_items(spec: dict, root: Path) -> list[str]:
+    """A `foreach` stage's items; "${a.b}" is read from params.yaml, as DVC does."""
+    items = spec["foreach"]
+    if isinstance(items, str) and items.startswith("${") and items.endswith("}"):
+        items = yaml.safe_load((root / "params.yaml").read_text()) or {}
+        for key in spec["foreach"][2:-1].split("."):
+            items = items.get(key) if isinstance(items, dict) else None
+    if not isinstance(items, list | dict):
+        raise GenforgeError(
+            f"dvc.yaml: foreach {spec['foreach']!r} is not a list in {root / 'params.yaml'}"
+        )
+    return [str(item) for item in items]
+
+
+def known_stages(cwd: Path | None = None) -> list[str]:
+    """Every stage name dvc.yaml declares, a `foreach` expanded ("train@gan", ...)."""
+    path, stages = _dvc_yaml(cwd)
+    return [
+        f"{name}@{item}" if "foreach" in spec else name
+        for name, spec in stages.items()
+        for item in (_foreach_items(spec, path.parent) if "foreach" in spec else [""])
+    ]
+
+
+def stage_argv(stage: str, cwd: Path | None = None) -> list[str]:
+    """The command dvc.yaml declares for `stage` as argv ("train@gan" resolves the foreach).
+
+    Stage names arrive as flow parameters, so only a name dvc.yaml declares is accepted
+    and the item replaces `${item}` inside single arguments: nothing is parsed by a shell.
+    """
+    path, stages = _dvc_yaml(cwd)
+    known = known_stages(cwd)
+    if stage not in known:
+        raise GenforgeError(
+            f"unknown stage {stage!r}: {path} declares {', '.join(known)} "
+            "(foreach items from params.yaml)"
+        )
     name, _, item = stage.partition("@")
-    spec = yaml.safe_load(((cwd or Path.cwd()) / "dvc.yaml").read_text())["stages"][name]
+    spec = stages[name]
     cmd = spec["do"]["cmd"] if "foreach" in spec else spec["cmd"]
-    return cmd.replace("${item}", item)
+    return [arg.replace("${item}", item) for arg in shlex.split(cmd)]
 
 
 def run_stage(stage: str, cwd: Path | None = None, threads: int | None = None) -> None:
     """Run one stage's declared command (not through DVC); GenforgeError when it fails."""
-    cmd = stage_cmd(stage, cwd)
-    result = subprocess.run(cmd, shell=True, cwd=cwd, env=tool_env(threads))
+    argv = stage_argv(stage, cwd)
+    try:
+        result = subprocess.run(argv, cwd=cwd, env=tool_env(threads))
+    except FileNotFoundError:
+        raise GenforgeError(f"stage {stage}: {argv[0]!r} is not on PATH") from None
     if result.returncode != 0:
-        raise GenforgeError(f"stage {stage}: `{cmd}` failed with exit code {result.returncode}")
+        raise GenforgeError(
+            f"stage {stage}: `{shlex.join(argv)}` failed with exit code {result.returncode}"
+        )
 
 
 def lock_hash(path: str, cwd: Path | None = None) -> str | None:
