@@ -50,9 +50,14 @@ def cmd_train(params: Params, args: argparse.Namespace) -> None:
 
     if launch_if_needed(params.train, args.params, args.family):
         return  # trained by train.nproc_per_node processes under torchrun
-    from genforge.tracking.runs import tracked_training
+    from genforge.tracking.runs import is_main_rank, tracked_training
+    from genforge.training.lock import family_lock
 
-    with tracked_training(params, args.family, PREPARED_DIR) as callbacks:  # MLflow child run
+    # Locked before the MLflow run: a second trainer must not mark the first one's run FAILED.
+    with (
+        family_lock(MODELS_DIR / args.family, args.family, enabled=is_main_rank()),
+        tracked_training(params, args.family, PREPARED_DIR) as callbacks,  # MLflow child run
+    ):
         train_family(
             params,
             args.family,

@@ -20,7 +20,8 @@ from genforge.data.prepare import load_meta, load_prepared
 from genforge.images import grid_image
 from genforge.models import build
 from genforge.training.checkpoint import EmaSnapshots
-from genforge.training.distributed import init_from_env
+from genforge.training.distributed import DistInfo, init_from_env
+from genforge.training.lock import family_lock
 from genforge.training.trainer import Trainer, pick_device
 
 SUMMARY = "train_summary.json"
@@ -66,14 +67,30 @@ def train_family(
     """Train one family on the prepared train split, resuming a matching checkpoint.
 
     Returns the training summary (steps, wall time, images/s, parameter counts).
+    Raises FamilyLocked when another process is training into `out_dir`.
     """
+    dist_info = init_from_env(pick_device(params.train.device).type)
+    with family_lock(out_dir, family, enabled=dist_info.is_main):  # rank 0 holds it for all
+        return _train_locked(
+            params, family, prepared_dir, Path(out_dir), callbacks, progress, dist_info
+        )
+
+
+def _train_locked(
+    params: Params,
+    family: str,
+    prepared_dir: Path,
+    out_dir: Path,
+    callbacks: list[Any] | None,
+    progress: bool,
+    dist_info: DistInfo,
+) -> dict[str, Any]:
     cfg = params.models.family(family)
     meta = load_meta(prepared_dir)
     x, y = load_prepared(prepared_dir, "train")  # uint8 (N, H, W, C), int64 (N,)
     x = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W)
     y = torch.from_numpy(y)
     image_shape = tuple(x.shape[1:])
-    dist_info = init_from_env(pick_device(params.train.device).type)
 
     torch.manual_seed(params.train.seed)  # same init on every rank, then broadcast
     model = build(family, cfg, image_shape, meta["num_classes"])
@@ -102,7 +119,7 @@ def train_family(
     # Per-rank noise stream for training; restored exactly on resume.
     torch.manual_seed(params.train.seed + 1 + dist_info.rank)
     resumed = trainer.try_resume()
-    if not resumed:
+    if not resumed and dist_info.is_main:
         (out_dir / "train_log.jsonl").unlink(missing_ok=True)
     if dist_info.is_main:
         trainer.callbacks.append(EmaSnapshots(out_dir, fresh=not resumed))
