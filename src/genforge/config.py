@@ -200,6 +200,9 @@ class TrainConfig(Section):
     log_every: PosInt = 50
     sample_every: PosInt = 500
     nproc_per_node: PosInt = 1  # > 1: `genforge train` starts itself under torchrun (DDP)
+    # CPU threads (torch.set_num_threads): how reductions are split changes the weights, so
+    # it is a param, not whatever OMP_NUM_THREADS the flow or `dvc repro` happens to set.
+    threads: PosInt = 1
 
 
 # ----------------------------------------------------------------------- evaluate

@@ -70,10 +70,16 @@ def train_family(
     Raises FamilyLocked when another process is training into `out_dir`.
     """
     dist_info = init_from_env(pick_device(params.train.device).type)
-    with family_lock(out_dir, family, enabled=dist_info.is_main):  # rank 0 holds it for all
-        return _train_locked(
-            params, family, prepared_dir, Path(out_dir), callbacks, progress, dist_info
-        )
+    outer_threads = torch.get_num_threads()
+    # The thread count changes how CPU reductions are split, hence the weights: pin it.
+    torch.set_num_threads(params.train.threads)
+    try:
+        with family_lock(out_dir, family, enabled=dist_info.is_main):  # rank 0 holds it
+            return _train_locked(
+                params, family, prepared_dir, Path(out_dir), callbacks, progress, dist_info
+            )
+    finally:
+        torch.set_num_threads(outer_threads)
 
 
 def _train_locked(
@@ -104,6 +110,7 @@ def _train_locked(
         },
         "data_hash": meta["sha256"],
         "fingerprint": fingerprint(params, family, meta["sha256"]),
+        "threads": torch.get_num_threads(),  # train.threads, as torch applied it
     }
     trainer = Trainer(
         model,
@@ -128,6 +135,7 @@ def _train_locked(
         params=sum(p.numel() for p in model.parameters()),
         generator_params=model.generator_parameters(),
         checkpoint_bytes=trainer.checkpoint_path.stat().st_size if dist_info.is_main else 0,
+        threads=ckpt_meta["threads"],
     )
     if dist_info.is_main:
         grid_image(trainer.sample_grid()).save(out_dir / GRID)
