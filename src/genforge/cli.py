@@ -153,6 +153,13 @@ def cmd_rollback(params: Params, args: argparse.Namespace) -> None:
     print_gate(rollback(params))
 
 
+def cmd_serve(params: Params, args: argparse.Namespace) -> None:
+    from genforge.serving.server import serve
+
+    overrides = {k: v for k in ("host", "port", "poll_s") if (v := getattr(args, k)) is not None}
+    serve(params, params.serve.model_copy(update=overrides))
+
+
 def print_gate(report: dict) -> None:
     def who(e: dict | None) -> str:
         return f"{e['family']} v{e['version']}" if e else "none"
@@ -199,6 +206,11 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
         "re-run the gate on the newest registered versions (--force --reason: promote anyway)",
     ),
     "rollback": (cmd_rollback, "swap the registry aliases champion and previous"),
+    "serve": (
+        cmd_serve,
+        "serve models:/<registered model>@champion over HTTP (/invocations, /health, the page "
+        "at /), following the alias (params.serve)",
+    ),
     "storage": (
         cmd_storage,
         "storage (params.storage): `check` S3 endpoint, credentials and buckets; "
@@ -234,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--family", choices=FAMILIES, help="only this family's newest version")
             p.add_argument("--force", action="store_true", help="promote even if the gate fails")
             p.add_argument("--reason", help="why a forced promotion (required with --force)")
+        if name == "serve":
+            p.add_argument("--host", help="listen address (default: serve.host)")
+            p.add_argument("--port", type=int, help="listen port (default: serve.port)")
+            p.add_argument(
+                "--poll-s", type=float, help="registry poll period in s (default: serve.poll_s)"
+            )
         if name == "storage":
             p.add_argument(
                 "action",

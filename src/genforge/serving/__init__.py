@@ -1,0 +1,1 @@
+"""`genforge serve`: the registry's champion over HTTP, following the alias, and its page."""

@@ -1,0 +1,66 @@
+"""`genforge serve`: connect to the registry, load the champion, follow it, serve HTTP."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from genforge.config import Params, ServeConfig
+from genforge.errors import GenforgeError
+from genforge.serving.follower import Follower
+from genforge.tracking import lineage
+
+log = logging.getLogger("genforge.serve")
+
+
+class ServeError(GenforgeError):
+    """The service cannot start (registry unreachable, port in use, ...)."""
+
+
+def build(params: Params, cfg: ServeConfig, root: Path = Path(".")):
+    """(app, follower) for this project's registered model; the first poll runs here, so
+    a reachable champion is served from the first request."""
+    import mlflow
+
+    from genforge.serving.app import create_app
+
+    uri = lineage.tracking_uri(params, root)
+    name = lineage.registered_model_name(params)
+    mlflow.set_tracking_uri(uri)
+    follower = Follower(mlflow.MlflowClient(uri), name, cfg.poll_s)
+    follower.poll_once()
+    if follower.current is None:
+        why = (follower.failed or {}).get("error") or follower.registry_error
+        log.warning("no champion served yet (%s); polling %s every %.3g s", why, uri, cfg.poll_s)
+    prepared = Path(root) / "data/prepared"
+    return create_app(follower, cfg, prepared if prepared.is_dir() else None), follower
+
+
+def serve(params: Params, cfg: ServeConfig, root: Path = Path(".")) -> None:
+    """Run the service until interrupted (SIGINT/SIGTERM end it cleanly)."""
+    import uvicorn
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # each request samples on its own thread; split the cores between them
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.max_concurrent))
+    app, follower = build(params, cfg, root)
+    follower.start()
+    log.info(
+        "serving models:/%s@champion on http://%s:%d (page at /, health at /health)",
+        follower.name,
+        cfg.host,
+        cfg.port,
+    )
+    try:
+        uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False)
+    except OSError as exc:
+        raise ServeError(
+            f"cannot listen on {cfg.host}:{cfg.port} (serve.host/port): {exc}"
+        ) from None
+    finally:
+        follower.stop()

@@ -1,0 +1,135 @@
+// The page of `genforge serve`: asks /api/info what the shown version can do and shows
+// only those controls. No libraries, no external requests.
+"use strict";
+const $ = (id) => document.getElementById(id);
+let info = null;
+let busy = 0;
+
+function status(text, error) {
+  $("status").textContent = text;
+  $("status").className = error ? "error" : "";
+}
+
+async function call(path, body) {
+  busy += 1;
+  document.body.dataset.busy = busy;
+  try {
+    const init = body === undefined ? {} :
+      {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
+    const response = await fetch(path, init);
+    const data = await response.json();
+    if (!response.ok) throw new Error(`${response.status}: ${data.message || JSON.stringify(data)}`);
+    return data;
+  } finally {
+    busy -= 1;
+    document.body.dataset.busy = busy;
+  }
+}
+
+function version() { return $("version").value || null; }
+
+function show(box, pngs, labels) {
+  box.replaceChildren(...pngs.map((png, i) => {
+    const img = document.createElement("img");
+    img.src = "data:image/png;base64," + png;
+    img.alt = labels && labels.length ? `class ${labels[i]}` : `image ${i}`;
+    if (labels && labels.length) img.dataset.label = labels[i];
+    return img;
+  }));
+}
+
+function gridRequest() {
+  const req = {n: Number($("count").value), seed: Number($("seed").value), version: version()};
+  if (info.capabilities.conditional && $("label").value !== "") req.label = Number($("label").value);
+  if (info.capabilities.truncation && Number($("truncation").value) < 3) req.truncation = Number($("truncation").value);
+  if (info.capabilities.steps && $("steps").value) req.steps = Number($("steps").value);
+  return req;
+}
+
+async function generate() {
+  const req = gridRequest();
+  const params = new URLSearchParams(Object.entries(req).filter(([, v]) => v !== null));
+  $("download").href = "/api/grid.png?" + params;
+  try {
+    const data = await call("/api/generate", req);
+    show($("grid"), data.images, data.labels);
+    status(`${data.images.length} images from ${data.family} v${data.version}`);
+    document.body.dataset.generated = Number(document.body.dataset.generated || 0) + 1;
+  } catch (e) { status(e.message, true); }
+}
+
+function interpRequest(extra) {
+  const req = {seed_a: Number($("seed-a").value), seed_b: Number($("seed-b").value), version: version(), ...extra};
+  if (info.capabilities.conditional && $("label").value !== "") req.label = Number($("label").value);
+  return req;
+}
+
+async function strip() {
+  try { show($("strip"), (await call("/api/interpolate", interpRequest({points: 8}))).images); }
+  catch (e) { status(e.message, true); }
+}
+
+async function moveT() {
+  try {
+    const data = await call("/api/interpolate", interpRequest({t: Number($("interp-t").value)}));
+    $("interp-big").src = "data:image/png;base64," + data.images[0];
+    document.body.dataset.interpolated = Number(document.body.dataset.interpolated || 0) + 1;
+  } catch (e) { status(e.message, true); }
+}
+
+async function inpaint() {
+  try { show($("inpaint"), (await call("/api/inpaint", {index: Number($("inpaint-index").value), version: version()})).images); }
+  catch (e) { status(e.message, true); }
+}
+
+function describe() {
+  const caps = info.capabilities;
+  $("summary").textContent = `${info.family} v${info.version}, data ${(info.data_hash || "?").slice(0, 12)}, ` +
+    `checkpoint ${info.checkpoint_sha256.slice(0, 12)}${info.checkpoint_verified ? " (verified)" : ""}, ` +
+    `gate ${info.gate_forced ? "forced" : info.gate_passed ? "passed" : "failed"}, loaded ${info.loaded_at}`;
+  $("metrics").replaceChildren(...Object.entries(info.metrics).map(([k, v]) => {
+    const row = document.createElement("tr");
+    row.innerHTML = `<th></th><td></td>`;
+    row.children[0].textContent = k;
+    row.children[1].textContent = typeof v === "number" ? v.toPrecision(4) : String(v);
+    return row;
+  }));
+  const labels = caps.conditional ? [["", "all (in turn)"], ...[...Array(caps.num_classes).keys()].map((k) => [k, String(k)])] : [["", "unconditional"]];
+  $("label").replaceChildren(...labels.map(([value, text]) => new Option(text, value)));
+  $("count").max = info.max_images;
+  $("truncation-box").hidden = !caps.truncation;
+  $("steps-box").hidden = !caps.steps;
+  if (caps.steps) { $("steps").max = caps.steps.max; $("steps").placeholder = caps.steps.default; }
+  $("interp-box").hidden = !caps.latent;
+  $("inpaint-box").hidden = !caps.inpaint;
+  if (caps.inpaint) $("inpaint-index").max = info.test_images - 1;
+}
+
+async function load() {
+  try {
+    info = await call("/api/info" + (version() ? `?version=${version()}` : ""));
+    describe();
+    status(`showing ${info.family} v${info.version}`);
+    document.body.dataset.ready = info.version;
+  } catch (e) { status(e.message, true); }
+}
+
+async function start() {
+  try {
+    const list = await call("/api/versions");
+    $("version").replaceChildren(new Option(`champion (v${list.champion})`, ""),
+      ...list.versions.map((v) => new Option(`v${v.version} ${v.family}${v.gate_passed ? "" : " (failed gate)"}`, v.version)));
+  } catch (e) { status(e.message, true); }
+  await load();
+}
+
+$("version").addEventListener("change", load);
+$("generate").addEventListener("click", generate);
+$("strip-button").addEventListener("click", strip);
+$("interp-t").addEventListener("input", moveT);
+$("inpaint-button").addEventListener("click", inpaint);
+$("truncation").addEventListener("input", () => {
+  const v = Number($("truncation").value);
+  $("truncation-value").textContent = v < 3 ? v.toFixed(1) : "off";
+});
+start();
