@@ -30,6 +30,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.pool import retry_unless_no_worker, run_on_pool
 from genforge import pipeline
 from genforge.config import load_params
 from genforge.errors import GenforgeError
@@ -86,13 +87,20 @@ def train_and_evaluate(
     return stages
 
 
-@task(retries=2, retry_delay_seconds=[10, 30])
-def train_on_pool(deployment: str, repo: str, family: str, stages: list[str]) -> list[str]:
+@task(retries=2, retry_delay_seconds=[10, 30], retry_condition_fn=retry_unless_no_worker)
+def train_on_pool(
+    deployment: str,
+    repo: str,
+    family: str,
+    stages: list[str],
+    start_timeout: float = 600,
+    timeout: float = 12 * 3600,
+) -> list[str]:
     """Run a family's stages as a run of `deployment` on a work pool (retried: a
-    re-run resumes from the checkpoint the failed run left)."""
-    from prefect.deployments import run_deployment
-
-    run = run_deployment(deployment, parameters={"repo": repo, "family": family, "stages": stages})
+    re-run resumes from the checkpoint the failed run left; not when no worker polls
+    the pool within `start_timeout` s). The run may take `timeout` s once started."""
+    parameters = {"repo": repo, "family": family, "stages": stages}
+    run = run_on_pool(deployment, parameters, start_timeout, timeout)
     if not run.state or not run.state.is_completed():
         raise RuntimeError(f"{family}: deployment run {run.id} ended {run.state}")
     return stages
@@ -145,6 +153,7 @@ def retrain(
     train_deployment: str | None = None,
     commit_data: bool = True,
     push_data: bool = True,
+    train_start_timeout: float = 600,
 ) -> dict[str, Any]:
     """Retrain every configured family on the current data and promote the best.
 
@@ -155,7 +164,9 @@ def retrain(
         train_deployment: e.g. "train-family/gpu" to train on that deployment's pool.
         commit_data: commit dvc.lock to git when the data version changed.
         push_data: `dvc push` data and models to the DVC remote.
+        train_start_timeout: seconds a `train_deployment` run may wait for a worker.
     """
+    check_max_parallel(max_parallel)
     logger = get_run_logger()
     repo = str(Path(repo).resolve())
     params = load_params(Path(repo) / params_path)
@@ -169,7 +180,7 @@ def retrain(
 
     # One MLflow parent run per flow run; stage subprocesses nest their child runs under it.
     with pipeline_run(params, Path(repo), flow_run_id=str(flow_run.id)) as parent:
-        trained = train_stale(repo, families, max_parallel, train_deployment)
+        trained = train_stale(repo, families, max_parallel, train_deployment, train_start_timeout)
         # Nothing new to judge when no family was rebuilt on unchanged data and a gate
         # report exists: the verdicts stand (a no-op run stays quick).
         judge = bool(trained) or data["changed"] or not (Path(repo) / "gate/report.json").exists()
@@ -199,8 +210,18 @@ def lineage_files(repo: str) -> list[str]:
     return [str(p.relative_to(root)) for p in found if p.exists()]
 
 
+def check_max_parallel(max_parallel: int) -> None:
+    """At least one family must train at a time: 0 slots waited forever."""
+    if not isinstance(max_parallel, int) or max_parallel < 1:
+        raise GenforgeError(f"max_parallel must be an integer >= 1, got {max_parallel!r}")
+
+
 def train_stale(
-    repo: str, families: list[str], max_parallel: int, train_deployment: str | None
+    repo: str,
+    families: list[str],
+    max_parallel: int,
+    train_deployment: str | None,
+    start_timeout: float,
 ) -> list[str]:
     """Train and evaluate the families whose stages DVC reports stale; `dvc commit` them.
 
@@ -217,7 +238,7 @@ def train_stale(
     threads = max(1, (os.cpu_count() or 1) // max(1, min(max_parallel, len(todo) or 1)))
     futures = [
         (
-            train_on_pool.submit(train_deployment, repo, f, s)
+            train_on_pool.submit(train_deployment, repo, f, s, start_timeout)
             if train_deployment
             else train_and_evaluate.submit(repo, f, s, threads, slots)
         )
@@ -264,9 +285,18 @@ Where to look next:
   models:/<registered model>@champion                  (what to serve: see README)"""
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+        check_max_parallel(value)
+    except (ValueError, GenforgeError):
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the retrain flow in-process.")
-    parser.add_argument("--max-parallel", type=int, default=2)
+    parser.add_argument("--max-parallel", type=positive_int, default=2, metavar="N")
     parser.add_argument("--no-commit", action="store_true", help="do not commit dvc.lock")
     args = parser.parse_args(argv)
     result = retrain(max_parallel=args.max_parallel, commit_data=not args.no_commit)
