@@ -23,7 +23,16 @@ import yaml
 REPO = Path(__file__).parents[2]
 INFRA = REPO / "infra"
 K8S = INFRA / "k8s"
-SERVICES = {"postgres", "minio", "buckets", "mlflow", "prefect-server", "worker-cpu", "worker-gpu"}
+SERVICES = {
+    "postgres",
+    "minio",
+    "buckets",
+    "mlflow",
+    "prefect-server",
+    "worker-cpu",
+    "worker-gpu",
+    "serve",
+}
 K8S_FILES = [
     "base.yaml",
     "secrets.example.yaml",
@@ -31,6 +40,7 @@ K8S_FILES = [
     "worker-cpu.yaml",
     "gpu-work-pool.json",
     "prefect-worker-values.yaml",
+    "serve.yaml",
 ]
 IMAGE = "genforge:0.1.0"
 VAR = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
@@ -150,7 +160,7 @@ def test_endpoints_point_at_the_services(compose):
         "MLFLOW_TRACKING_URI": ("mlflow", flag(mlflow_cmd, "--port")),
         "PREFECT_API_URL": ("prefect-server", flag(prefect_cmd, "--port")),
     }
-    for name in ("mlflow", "prefect-server", "worker-cpu", "worker-gpu"):
+    for name in ("mlflow", "prefect-server", "worker-cpu", "worker-gpu", "serve"):
         env = svc[name]["environment"]
         for var, (host, port) in expected.items():
             url = urlsplit(env[var])
@@ -257,6 +267,36 @@ def test_mlflow_deployment_and_service():
     assert url.hostname.split(".")[0] == "mlflow" and url.port == svc["spec"]["ports"][0]["port"]
     secret_keys = set(by_kind("Secret")["genforge-postgres"]["stringData"])
     assert "MLFLOW_BACKEND_STORE_URI" in secret_keys
+
+
+def test_serve_follows_the_registry_on_its_published_port(compose):
+    """compose and k8s run `genforge serve` on one port, ready by /ping, on the MLflow
+    the flow registers into; the same image's params.yaml names the registered model."""
+    serve = services(compose)["serve"]
+    port = flag(serve["command"], "--port")
+    assert (
+        serve["command"][:2] == ["genforge", "serve"]
+        and flag(serve["command"], "--host") == "0.0.0.0"
+    )
+    assert serve["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert serve["healthcheck"]["test"][-1] == f"http://localhost:{port}/ping"
+    assert serve["volumes"] == services(compose)["worker-cpu"]["volumes"]  # the flow's checkout
+    assert "mlflow" in serve["depends_on"]
+
+    dep, svc = by_kind("Deployment")["serve"], by_kind("Service")["serve"]
+    pod = dep["spec"]["template"]
+    assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    container = pod["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert container["command"][:2] == ["genforge", "serve"]
+    assert int(flag(container["command"], "--port")) == ports["http"]
+    assert svc["spec"]["ports"][0]["targetPort"] == "http"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ping", "port": "http"}
+    assert ("ConfigMap", "genforge-endpoints") in referenced(container)
+    assert "limits" in container["resources"]  # bounded: requests are bounded in the app too
+    from genforge.config import ServeConfig
+
+    assert int(port) == ServeConfig().port  # the documented default
 
 
 def test_every_referenced_configmap_secret_and_volume_exists():
