@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -65,6 +66,23 @@ def sync_buffers(module: nn.Module, world_size: int) -> None:
         return
     for buf in module.buffers():
         dist.broadcast(buf.data, src=0)
+
+
+def gather_rng_states(world_size: int, cuda: bool) -> list[dict[str, Any]]:
+    """Every rank's RNG state, by rank (empty for one process); a collective call.
+
+    Each rank draws its own noise (seeded `seed + 1 + rank`), so a resumed DDP run
+    equals an uninterrupted one only when every rank gets its own state back.
+    """
+    if world_size <= 1:
+        return []
+    own = {
+        "torch": torch.get_rng_state(),
+        "cuda": [torch.cuda.get_rng_state().cpu()] if cuda else [],  # this rank's GPU
+    }
+    states: list[Any] = [None] * world_size
+    dist.all_gather_object(states, own)
+    return states
 
 
 def barrier(world_size: int) -> None:

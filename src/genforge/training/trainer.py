@@ -29,7 +29,12 @@ from genforge.errors import GenforgeError
 from genforge.images import grid_samples
 from genforge.models import GenerativeModel, Optimizers
 from genforge.training.checkpoint import load_checkpoint, save_checkpoint
-from genforge.training.distributed import DistInfo, sync_buffers, sync_module
+from genforge.training.distributed import (
+    DistInfo,
+    gather_rng_states,
+    sync_buffers,
+    sync_module,
+)
 
 CHECKPOINT = "checkpoint.pt"
 STEP_LOG = "train_log.jsonl"
@@ -204,6 +209,7 @@ class Trainer:
         return self.out_dir / CHECKPOINT
 
     def save(self) -> None:
+        ranks = gather_rng_states(self.dist.world_size, self.cuda)  # every rank takes part
         if not self.dist.is_main:
             return
         save_checkpoint(
@@ -220,6 +226,7 @@ class Trainer:
                     "torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if self.cuda else [],
                 },
+                "rng_ranks": ranks,  # DDP: each rank's own noise stream
             },
             self.checkpoint_path,
         )
@@ -237,9 +244,16 @@ class Trainer:
         self.opt.load_state_dict(state["optimizers"])
         for scheduler, saved in zip(self.schedulers, state["schedulers"], strict=True):
             scheduler.load_state_dict(saved)
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if self.cuda and state["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        ranks = state.get("rng_ranks") or []
+        if self.dist.world_size > 1 and len(ranks) == self.dist.world_size:
+            own = ranks[self.dist.rank]
+            torch.set_rng_state(own["torch"].cpu())
+            if self.cuda and own["cuda"]:
+                torch.cuda.set_rng_state(own["cuda"][0].cpu())
+        else:
+            torch.set_rng_state(state["rng"]["torch"].cpu())
+            if self.cuda and state["rng"]["cuda"]:
+                torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         self.state.step, self.state.seconds = state["step"], state["seconds"]
         self._truncate_log(self.state.step)
         return True
