@@ -33,3 +33,18 @@ def require_path(path: Path, kind: Literal["file", "directory"], hint: str = "")
         other = "directory" if kind == "file" else "file"
         raise DataError(f"{path}: is a {other}, expected a {kind}{suffix}")
     return path
+
+
+def require_inside(path: Path, root: Path) -> Path:
+    """Return `path` if it resolves inside `root`, else a DataError naming the link.
+
+    A symlink in a dataset folder pointing elsewhere would make `ingest` copy (and DVC
+    push to the remote) whatever it points to, e.g. a file from a home directory.
+    """
+    target, base = path.resolve(), root.resolve()
+    if target != base and base not in target.parents:
+        raise DataError(
+            f"{path}: is a symlink to {target}, outside data.path {root}; "
+            f"copy the data into {root} instead"
+        )
+    return path

@@ -9,6 +9,7 @@ Fashion-MNIST and KMNIST ship images as type 0x08 (unsigned byte) with 3 dims
 from __future__ import annotations
 
 import gzip
+import math
 import re
 import struct
 import zlib
@@ -16,17 +17,23 @@ from pathlib import Path
 
 import numpy as np
 
-from genforge.data.errors import DataError, require_path
+from genforge.data.errors import DataError, require_inside, require_path
 from genforge.data.imageset import ImageSet, index_labels, make_imageset
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
+MAX_IDX_BYTES = 2 << 30  # per file; EMNIST ByClass, the largest MNIST-format set, is 0.55 GB
+_SLACK = 1 << 20  # bytes read past the declared size to tell "longer than declared"
 # "train-images-idx3-ubyte.gz"; some mirrors write "train-images.idx3-ubyte".
 _IDX_NAME = re.compile(r"^(?P<prefix>.*)(?P<kind>images|labels)[-.]idx[13]-ubyte(\.gz)?$", re.I)
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
     """Read one IDX file, gzipped when its name ends in .gz; check magic and size.
+
+    The data is streamed: at most the size its header declares (itself capped at
+    MAX_IDX_BYTES) is read, plus a little to tell "longer than declared", so a gzip
+    bomb (a few KiB that inflate to gigabytes) costs no more memory than an honest file.
 
     Args:
         path: the file.
@@ -35,31 +42,51 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     Returns:
         uint8 array shaped by the header: (N, H, W) for images, (N,) for labels.
     """
-    try:
-        raw = path.read_bytes()
-        if path.suffix.lower() == ".gz":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
     ndim = magic & 0xFF
     what = "image" if magic == IMAGES_MAGIC else "label"
-    if len(raw) < 4 + 4 * ndim:
-        raise DataError(f"{path}: only {len(raw)} bytes, too short for an IDX {what} header")
-    (found,) = struct.unpack(">I", raw[:4])
+    header_len = 4 + 4 * ndim
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            header = f.read(header_len)
+            dims, expected = _check_header(path, header, magic, what)
+            data = f.read(expected)
+            extra = len(f.read(_SLACK)) if len(data) == expected else 0
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    if len(data) != expected or extra:
+        found = f"more than {expected + _SLACK - 1}" if extra == _SLACK else len(data) + extra
+        why = (
+            "the file is truncated or not what its name says"
+            if len(data) < expected
+            else "more data than its header declares (a corrupt file or a decompression "
+            "bomb; not read further)"
+        )
+        raise DataError(
+            f"{path}: has {found} bytes of data but its header "
+            f"(dims {'x'.join(map(str, dims))}) says {expected}; {why}"
+        )
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _check_header(path: Path, header: bytes, magic: int, what: str) -> tuple[tuple[int, ...], int]:
+    """(dims, data bytes) from an IDX header; DataError for a wrong magic or a huge claim."""
+    ndim = magic & 0xFF
+    if len(header) < 4 + 4 * ndim:
+        raise DataError(f"{path}: only {len(header)} bytes, too short for an IDX {what} header")
+    (found,) = struct.unpack(">I", header[:4])
     if found != magic:
         raise DataError(
             f"{path}: not an IDX {what} file (magic number 0x{found:08x}, expected 0x{magic:08x})"
         )
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    header = 4 + 4 * ndim
-    expected = int(np.prod(dims, dtype=np.int64))
-    if len(raw) - header != expected:
+    dims = struct.unpack(f">{ndim}I", header[4:])
+    expected = math.prod(dims)
+    if expected > MAX_IDX_BYTES:
         raise DataError(
-            f"{path}: has {len(raw) - header} bytes of data but its header "
-            f"(dims {'x'.join(map(str, dims))}) says {expected}; the file is "
-            f"truncated or not what its name says"
+            f"{path}: header claims {'x'.join(map(str, dims))} = {expected} bytes of {what}s; "
+            f"at most {MAX_IDX_BYTES} ({MAX_IDX_BYTES >> 30} GiB) are read"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+    return dims, expected
 
 
 def find_idx_pairs(root: Path) -> list[tuple[Path, Path]]:
@@ -74,6 +101,7 @@ def find_idx_pairs(root: Path) -> list[tuple[Path, Path]]:
         m = _IDX_NAME.match(path.name)
         if not m or not path.is_file():
             continue
+        require_inside(path, root)
         key = (m["prefix"], m["kind"].lower())
         if key in found:
             raise DataError(f"{path}: duplicates {found[key].name}; keep only one of them")

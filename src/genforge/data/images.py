@@ -7,15 +7,22 @@ path means a folder of PNGs and the same pixels in an npz prepare to the same by
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from genforge.data.errors import DataError, require_path
+from genforge.data.errors import DataError, require_inside, require_path
 from genforge.data.imageset import ImageSet, make_imageset
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
+# The decoders PIL may use, whatever the file's content claims: PIL opens ~40 formats by
+# content, EPS among them, whose decoder runs Ghostscript (a PostScript interpreter).
+IMAGE_FORMATS = ("BMP", "GIF", "JPEG", "PNG", "WEBP")
+# Larger images are refused before decoding: a 50 KiB PNG can declare 400 Mpx (PIL only
+# refuses above 179 Mpx and decodes up to that). 50 Mpx admits a 48 Mpx phone photo.
+MAX_PIXELS = 50_000_000
 # 16-bit and float modes: converting them to "L" clips instead of scaling, so refuse.
 _WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
@@ -85,8 +92,8 @@ def fit_array(x: np.ndarray, size: int, channels: int) -> np.ndarray:
     return out
 
 
-def _class_files(cls_dir: Path) -> list[Path]:
-    files = sorted(p for p in cls_dir.iterdir() if is_image_file(p))
+def _class_files(cls_dir: Path, root: Path) -> list[Path]:
+    files = sorted(require_inside(p, root) for p in cls_dir.iterdir() if is_image_file(p))
     if not files:
         allowed = "/".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
         raise DataError(f"{cls_dir}: class folder has no images ({allowed}, any case)")
@@ -106,21 +113,35 @@ def list_folder(root: Path) -> dict[str, list[Path]]:
         raise DataError(
             f"{stray[0]}: image outside a class folder; put every image in {root}/<class name>/"
         )
-    class_dirs = [p for p in entries if p.is_dir()]
+    class_dirs = [require_inside(p, root) for p in entries if p.is_dir()]
     if not class_dirs:
         raise DataError(f"{root}: folder is empty; expected one sub-folder of images per class")
-    return {d.name: _class_files(d) for d in class_dirs}
+    return {d.name: _class_files(d, root) for d in class_dirs}
 
 
 def decode_image(path: Path, channels: int, size: int) -> np.ndarray:
     """Decode one image file into (size, size, channels) uint8; DataError if it is unreadable."""
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # PIL warns above 89 Mpx; MAX_PIXELS refuses those
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path, formats=IMAGE_FORMATS)
+        with img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise DataError(
+                    f"{path}: {w}x{h} = {w * h} pixels, over the {MAX_PIXELS} allowed "
+                    "(a decompression bomb, or a photo to downscale first)"
+                )
             img.load()  # decode now, so a truncated file fails here and not later
             img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
             img = convert_mode(img, channels, str(path))
     except DataError:
         raise
+    except UnidentifiedImageError:
+        raise DataError(
+            f"{path}: cannot decode image: not a readable {', '.join(IMAGE_FORMATS[:-1])} "
+            f"or {IMAGE_FORMATS[-1]} file (other formats are refused, whatever the name says)"
+        ) from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: cannot decode image ({exc})") from None
     return fit_image(img, size)
