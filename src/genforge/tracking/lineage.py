@@ -36,6 +36,22 @@ def tracking_uri(params: Params, root: Path) -> str:
     return uri
 
 
+# The userinfo of any URI in a text: up to the last "@" before the path, so an unescaped
+# "@" in a password is hidden too.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s]*)@")
+
+
+def redact(text: str) -> str:
+    """`text` with every URI's password (or lone token) replaced by ***, the user kept:
+    http://alice:pw@host -> http://alice:***@host, https://token@host -> https://***@host."""
+
+    def hide(m: re.Match) -> str:
+        user, colon, _ = m["userinfo"].partition(":")
+        return f"{m['scheme']}{user}:***@" if colon else f"{m['scheme']}***@"
+
+    return _USERINFO.sub(hide, text)
+
+
 def scheme(uri: str) -> str:
     return uri.split(":", 1)[0] if "://" in uri else ""
 

@@ -68,9 +68,12 @@ def open_tracker(params: Params, prepared_dir: Path, root: Path = Path(".")) -> 
             if exp.lifecycle_stage == "deleted":
                 client.restore_experiment(exp_id)
     except Exception as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise TrackingError(
-            f"cannot use the MLflow tracking store {uri} (tracking.uri or {lineage.URI_ENV}):"
-            f" {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            lineage.redact(  # MLflow's own message repeats the URI, credentials and all
+                f"cannot use the MLflow tracking store {uri} (tracking.uri or "
+                f"{lineage.URI_ENV}): {exc.__class__.__name__}: {first_line}"
+            )
         ) from None
     tags = lineage.lineage_tags(params, meta, root)
     key = lineage.pipeline_key(tags)
@@ -105,8 +108,8 @@ def parent_run(tr: Tracker) -> tuple[str, bool]:
             tr.client.get_run(given)
         except Exception:
             raise TrackingError(
-                f"{lineage.PARENT_ENV}={given} is not a run in {tr.uri}; unset it to let "
-                "genforge find or create the pipeline run"
+                f"{lineage.PARENT_ENV}={given} is not a run in {lineage.redact(tr.uri)}; "
+                "unset it to let genforge find or create the pipeline run"
             ) from None
         return given, False
     with _lock(tr):
