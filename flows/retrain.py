@@ -193,6 +193,10 @@ def retrain(
         folders = {"report": Path(repo) / "reports", "gate": Path(repo) / "gate"}
         log_pipeline_artifacts(params, parent, folders, Path(repo))
     table = summary(repo, families)
+    if verdicts and params.serve.url:  # which version the running service now reports
+        from genforge.serving.probe import deployment_line
+
+        table += "\n\n" + deployment_line(params, verdicts)  # verdicts: the gate's report
     create_markdown_artifact(key="retrain-summary", markdown=table, description="genforge retrain")
     return {"data": data, "trained": trained, "verdicts": verdicts, "summary": table}
 

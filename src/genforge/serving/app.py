@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
 
 from genforge.config import ServeConfig
 from genforge.serving import generate
@@ -130,7 +131,7 @@ def load_test_images(prepared: Path | None):
 
 
 def create_app(follower: Follower, cfg: ServeConfig, prepared: Path | None = None):
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI
     from fastapi.responses import FileResponse, JSONResponse, Response
     from mlflow.exceptions import MlflowException
     from mlflow.pyfunc.scoring_server import invocations

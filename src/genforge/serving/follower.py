@@ -91,6 +91,8 @@ class Follower:
             return
         old, self.current = self.current, served  # the atomic swap
         self.failed = None
+        if old is not None:
+            self._remember(old)  # a rollback to it then swaps back at once
         self.swaps += 1
         log.info(
             "serving v%s (%s) since %s%s",
@@ -103,6 +105,13 @@ class Follower:
     def _reuse(self, version: str) -> Served | None:
         with self._others_lock:
             return self._others.pop(version, None)
+
+    def _remember(self, served: Served) -> None:
+        with self._others_lock:
+            self._others[served.version] = served
+            self._others.move_to_end(served.version)
+            while len(self._others) > KEEP_OTHER_VERSIONS:
+                self._others.popitem(last=False)
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -131,10 +140,7 @@ class Follower:
                 self._others.move_to_end(version)
                 return self._others[version]
         served = self.loader(self.client, self.name, version)  # LoadError to the caller
-        with self._others_lock:
-            self._others[version] = served
-            while len(self._others) > KEEP_OTHER_VERSIONS:
-                self._others.popitem(last=False)
+        self._remember(served)
         return served
 
     def health(self) -> dict[str, Any]:
