@@ -10,11 +10,14 @@ passed nor was forced: the registry never points at a model that failed the gate
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from genforge.errors import GenforgeError
+from genforge.tracking.runs import file_sha256
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
@@ -138,3 +141,21 @@ class Registry:
         if champ is not None:
             self._point(PREVIOUS, champ)
         return prev, champ
+
+
+def candidate_key(metrics_path: Path, checkpoint: Path) -> str:
+    """The `candidate_key` tag a version gets for this metrics file + checkpoint."""
+    # Copied from registry/promote.py register_family: the same formula in both places.
+    digest = hashlib.sha256(f"{file_sha256(metrics_path)}{file_sha256(checkpoint)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def unjudged(reg: Registry, keys: dict[str, str]) -> list[str]:
+    """The families (family -> candidate key) whose candidate has no gate verdict: never
+    registered, or registered by a gate run that failed before judging it. Read-only."""
+    judged = {
+        mv.tags.get("candidate_key")
+        for mv in reg.versions()
+        if PASSED in mv.tags or mv.tags.get(FORCED) == "true"
+    }
+    return [family for family, key in keys.items() if key not in judged]
