@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 
 import torch
@@ -43,6 +44,7 @@ def serve(params: Params, cfg: ServeConfig, root: Path = Path(".")) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM end it cleanly)."""
     import uvicorn
 
+    check_port(cfg.host, cfg.port)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -51,16 +53,25 @@ def serve(params: Params, cfg: ServeConfig, root: Path = Path(".")) -> None:
     app, follower = build(params, cfg, root)
     follower.start()
     log.info(
-        "serving models:/%s@champion on http://%s:%d (page at /, health at /health)",
-        follower.name,
+        "starting on http://%s:%d for models:/%s@champion (page at /, health at /health)",
         cfg.host,
         cfg.port,
+        follower.name,
     )
     try:
         uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False)
-    except OSError as exc:
-        raise ServeError(
-            f"cannot listen on {cfg.host}:{cfg.port} (serve.host/port): {exc}"
-        ) from None
     finally:
         follower.stop()
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before loading anything when the address cannot be bound."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ServeError(
+                f"cannot listen on {host}:{port} (serve.host / serve.port, or --host/--port): "
+                f"{exc.strerror}"
+            ) from None
