@@ -120,6 +120,30 @@ def register_and_gate(repo: str, params_path: str, families: list[str]) -> dict[
     return register_and_promote(params, families, root=Path(repo))
 
 
+@task(retries=2, retry_delay_seconds=[5, 20])
+def unjudged(repo: str, params_path: str, families: list[str]) -> list[str]:
+    """The families whose evaluated candidate on disk has no gate verdict in the
+    registry: a gate that failed after training was committed left them unjudged."""
+    import mlflow
+
+    from genforge.registry.promote import METRICS, MODELS
+    from genforge.registry.versions import Registry, candidate_key
+    from genforge.registry.versions import unjudged as without_verdict
+    from genforge.tracking import lineage
+
+    root, params = Path(repo), load_params(Path(repo) / params_path)
+    files = {
+        f: (root / METRICS / f"{f}.json", root / MODELS / f / "checkpoint.pt") for f in families
+    }
+    keys = {
+        f: candidate_key(*paths) for f, paths in files.items() if all(p.is_file() for p in paths)
+    }
+    if not keys:
+        return []
+    client = mlflow.MlflowClient(lineage.tracking_uri(params, root))
+    return without_verdict(Registry(client, lineage.registered_model_name(params)), keys)
+
+
 @task
 def report(repo: str, verdicts_changed: bool) -> None:
     """`dvc repro` the report; forced after a gate run: its verdicts (gate/report.json)
@@ -181,9 +205,12 @@ def retrain(
     # One MLflow parent run per flow run; stage subprocesses nest their child runs under it.
     with pipeline_run(params, Path(repo), flow_run_id=str(flow_run.id)) as parent:
         trained = train_stale(repo, families, max_parallel, train_deployment, train_start_timeout)
-        # Nothing new to judge when no family was rebuilt on unchanged data and a gate
-        # report exists: the verdicts stand (a no-op run stays quick).
+        # Nothing new to judge when no family was rebuilt on unchanged data, a gate report
+        # exists and every family's candidate has its verdict (a no-op run stays quick).
         judge = bool(trained) or data["changed"] or not (Path(repo) / "gate/report.json").exists()
+        if not judge and (pending := unjudged(repo, params_path, families)):
+            logger.info(f"no gate verdict yet for {', '.join(pending)}: judging")
+            judge = True
         if commit_data:  # before registering: a version's git_commit tag names this commit
             pipeline.git_commit(lineage_files(repo), "retrain: record trained models", Path(repo))
         verdicts = register_and_gate(repo, params_path, families) if judge else {}
@@ -195,6 +222,10 @@ def retrain(
         folders = {"report": Path(repo) / "reports", "gate": Path(repo) / "gate"}
         log_pipeline_artifacts(params, parent, folders, Path(repo))
     table = summary(repo, families)
+    if verdicts and params.serve.url:  # which version the running service now reports
+        from genforge.serving.probe import deployment_line
+
+        table += "\n\n" + deployment_line(params, verdicts)  # verdicts: the gate's report
     create_markdown_artifact(key="retrain-summary", markdown=table, description="genforge retrain")
     return {"data": data, "trained": trained, "verdicts": verdicts, "summary": table}
 
