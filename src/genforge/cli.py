@@ -70,10 +70,19 @@ def cmd_train(params: Params, args: argparse.Namespace) -> None:
 def cmd_featurize(params: Params, args: argparse.Namespace) -> None:
     from genforge.evaluation.featurizer import train_featurizer
 
-    m = train_featurizer(params, prepared_dir=PREPARED_DIR, out_dir=FEATURIZER_DIR)
+    m = train_featurizer(
+        params,
+        prepared_dir=PREPARED_DIR,
+        out_dir=FEATURIZER_DIR,
+        cache_dir=Path(params.evaluate.cache_dir),
+    )
     print(
-        f"featurizer: test accuracy {m['accuracy']:.4f} (train {m['train_accuracy']:.4f}) "
-        f"after {m['steps']} steps in {m['train_seconds']:.1f} s -> {FEATURIZER_DIR}"
+        f"featurizer ({m['objective']}): test accuracy {m['accuracy']:.4f} "
+        f"(train {m['train_accuracy']:.4f}) after {m['steps']} steps in "
+        f"{m['train_seconds']:.1f} s; calibration FID: floor {m['calibration_floor_fid']:.3g}, "
+        f"blur {m['calibration_blur_over_floor']:.3g}x floor, shuffled "
+        f"{m['calibration_shuffled_over_blur']:.3g}x blur, Gaussian "
+        f"{m['calibration_gaussian_over_blur']:.3g}x blur -> {FEATURIZER_DIR}"
     )
 
 

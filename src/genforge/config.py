@@ -75,14 +75,21 @@ class DataConfig(Section):
 
 # --------------------------------------------------------------------- featurizer
 class FeaturizerConfig(Section):
+    # classifier (labels), contrastive (SimCLR, label-free), both; auto: classifier
+    # with >= 2 classes, else contrastive
+    objective: Literal["auto", "classifier", "contrastive", "both"] = "auto"
     steps: PosInt = 600
     batch_size: PosInt = 64
     lr: PosFloat = 2e-3
     width: PosInt = 32
     feature_dim: PosInt = 128
-    min_test_accuracy: Fraction = 0.98
+    min_test_accuracy: Fraction = 0.98  # classifier objectives with >= 2 classes only
     seed: NonNegInt = 0
-    max_shift: NonNegInt = 1  # augmentation: random translation by up to this many pixels
+    max_shift: NonNegInt = 1  # classifier augmentation: random translation by up to this
+    temperature: PosFloat = 0.5  # NT-Xent temperature (contrastive)
+    # the calibration check: FID must grow by this factor from the floor to the blurred
+    # copy, and from the blurred copy to each structure-free reference
+    calibration_margin: Annotated[float, Field(ge=1)] = 3.0
 
 
 # ------------------------------------------------------------------------- models
@@ -233,12 +240,24 @@ class EvaluateConfig(Section):
 
 # --------------------------------------------------------------------------- gate
 class GateConfig(Section):
-    fid_max: PosFloat = 10.0
-    kid_max: PosFloat = 0.05
-    precision_min: Fraction = 0.5
-    recall_min: Fraction = 0.3
-    coverage_min: Fraction = 0.3
-    classes_covered_min: NonNegInt = 8
+    """Thresholds; the `_rel` ones are in the dataset's own units (evaluation/calibration.py)."""
+
+    # FID and KID on the floor -> blur scale: 0 = real held-out data, 1 = a 1-pixel blur
+    fid_rel_max: PosFloat | None = 0.5
+    kid_rel_max: PosFloat | None = 0.5
+    # precision, recall, coverage as a share of what real held-out data gets
+    precision_rel_min: PosFloat | None = 0.6
+    recall_rel_min: PosFloat | None = 0.4
+    coverage_rel_min: PosFloat | None = 0.5
+    classes_covered_share_min: Fraction = 0.8  # share of the dataset's classes covered
+    copying_min: float | None = -3.0  # data-copying z-score (Meehan et al. 2020); << 0 copies
+    # optional absolute bounds in raw metric units (null = off)
+    fid_max: PosFloat | None = None
+    kid_max: PosFloat | None = None
+    precision_min: Fraction | None = None
+    recall_min: Fraction | None = None
+    coverage_min: Fraction | None = None
+    classes_covered_min: NonNegInt | None = None  # capped at the dataset's class count
     min_improvement: Fraction = 0.02
     max_diversity_drop: Fraction = 0.05
 

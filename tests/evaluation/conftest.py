@@ -20,6 +20,9 @@ FEATURIZER = {
     "width": 8,
     "feature_dim": 32,
     "min_test_accuracy": 0.8,
+    # a test-sized featurizer (width 8, 150 steps) orders the references by 2x, not the
+    # default 3x of a real one (tests/evaluation/test_calibration.py uses the default)
+    "calibration_margin": 2.0,
 }
 EVALUATE = {"n_samples": 200, "bootstrap": 20, "c2st_max_iter": 50, "batch_size": 100}
 
@@ -46,7 +49,9 @@ def build_tree(root: Path, params: Params) -> Path:
 
     ingest(params.data, root / "data/raw")
     prepare(params.data, root / "data/raw", root / "data/prepared")
-    train_featurizer(params, root / "data/prepared", root / "models/featurizer")
+    train_featurizer(
+        params, root / "data/prepared", root / "models/featurizer", root / ".genforge-cache"
+    )
     return root
 
 

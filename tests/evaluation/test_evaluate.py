@@ -10,6 +10,7 @@ from PIL import Image
 
 from genforge.cli import main
 from genforge.evaluation.evaluate import EvaluationError, evaluate_family, score_model
+from genforge.evaluation.reference import KINDS
 from genforge.evaluation.scoring import METRIC_KEYS
 from genforge.training.checkpoint import load_model
 from genforge.training.run import train_family
@@ -20,6 +21,7 @@ CANDIDATE_KEYS = {
     "coverage", "classes_covered", "num_classes", "class_hist_distance", "label_accuracy",
     "c2st_accuracy", "c2st_fooled", "samples_per_s", "params", "generator_params",
     "bits_per_dim", "n_samples", "seed", "feature_extractor", "data_hash", "family",
+    "copying", "fid_rel", "kid_rel", "precision_rel", "recall_rel", "coverage_rel",
 }  # fmt: skip
 REFERENCE_KEYS = {
     "fid", "kid", "kid_std", "precision", "recall", "density", "coverage",
@@ -45,7 +47,7 @@ def test_metrics_file_follows_the_contract(digits, trained_vae, tmp_path):
     m = evaluate(params, root, trained_vae, tmp_path)
     assert json.loads((tmp_path / "metrics/vae.json").read_text()) == m
     assert set(m) >= CANDIDATE_KEYS
-    assert set(m["reference"]) == {"floor", "gaussian", "noise"}
+    assert set(m["reference"]) == set(KINDS)  # the calibration references
     for kind, ref in m["reference"].items():
         assert set(ref) >= REFERENCE_KEYS and set(METRIC_KEYS) <= set(ref), kind
     assert m["family"] == "vae" and m["n_samples"] == params.evaluate.n_samples
@@ -58,7 +60,8 @@ def test_metrics_file_follows_the_contract(digits, trained_vae, tmp_path):
     assert m["fid_ci_low"] <= m["fid"] <= m["fid_ci_high"]
     # every number is readable against the floor and the baselines
     assert m["reference"]["floor"]["fid"] < m["reference"]["noise"]["fid"]
-    for name in ("samples.png", "fooled.png"):
+    assert m["reference"]["floor"]["fid_rel"] == 0 and m["reference"]["blur"]["fid_rel"] == 1
+    for name in ("samples.png", "fooled.png", "copies.png"):
         assert Image.open(tmp_path / "evals/vae" / name).size[0] > 0
 
 

@@ -39,7 +39,7 @@ def test_featurizer_is_accurate_and_loads_without_pickles(digits):
 def test_same_params_give_the_same_weights(digits, tmp_path):
     """Deterministic training: the weights hash, part of every cache key, is stable."""
     params, root = digits
-    train_featurizer(params, root / "data/prepared", tmp_path / "again")
+    train_featurizer(params, root / "data/prepared", tmp_path / "again", tmp_path / "cache")
     assert file_sha256(tmp_path / "again/featurizer.pt") == file_sha256(
         root / "models/featurizer/featurizer.pt"
     )
@@ -49,7 +49,7 @@ def test_too_low_accuracy_fails_and_writes_nothing(digits, tmp_path):
     params, root = digits
     strict = digits_params(featurizer={"steps": 2, "min_test_accuracy": 1.0})
     with pytest.raises(FeaturizerError, match=r"below featurizer.min_test_accuracy=1.0"):
-        train_featurizer(strict, root / "data/prepared", tmp_path / "featurizer")
+        train_featurizer(strict, root / "data/prepared", tmp_path / "featurizer", tmp_path / "cache")
     assert not (tmp_path / "featurizer").exists()
 
 

@@ -7,7 +7,13 @@ import pytest
 from genforge.config import GateConfig
 from genforge.registry.gate import best, judge
 
-CFG = GateConfig(
+CFG = GateConfig(  # absolute bounds only (the dataset-relative ones: test_gate_relative.py)
+    fid_rel_max=None,
+    kid_rel_max=None,
+    precision_rel_min=None,
+    recall_rel_min=None,
+    coverage_rel_min=None,
+    copying_min=None,
     fid_max=10.0,
     kid_max=0.05,
     precision_min=0.5,

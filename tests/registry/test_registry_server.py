@@ -227,7 +227,9 @@ def test_the_real_rescore_scores_the_logged_checkpoint_on_the_current_data(case)
 
     root, params = case
     prepared, featurizer = root / "data/prepared", root / "models/featurizer"
-    train_featurizer(params, prepared_dir=prepared, out_dir=featurizer)
+    train_featurizer(
+        params, prepared_dir=prepared, out_dir=featurizer, cache_dir=root / ".genforge-cache"
+    )
     here = evaluate_family(
         params,
         "vae",

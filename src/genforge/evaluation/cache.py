@@ -21,7 +21,7 @@ from genforge.evaluation.extractor import Extractor
 
 # Bump when the meaning of a cached value changes (a metric's definition, the sampling
 # of a baseline): every older entry is then ignored.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: calibration references and the data-copying statistic
 
 
 def cache_name(kind: str, data_hash: str, extractor: Extractor, **settings: Any) -> str:

@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 
 from genforge.evaluation.diversity import proportional_labels
-from genforge.evaluation.evaluate import check_fits, sample_images, write_text_atomic
+from genforge.evaluation.evaluate import check_fits, sample_images
+from genforge.evaluation.jsonio import write_text_atomic
 from genforge.evaluation.scoring import Judge
 from genforge.training.checkpoint import load_snapshots
 

@@ -11,7 +11,6 @@ and ``fooled.png`` (the generated images the two-sample test found most real).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -23,13 +22,17 @@ from torch import Tensor
 
 from genforge.config import Params
 from genforge.errors import GenforgeError
+from genforge.evaluation.calibration import relative_metrics, with_relative
+from genforge.evaluation.copying import closest_pairs
 from genforge.evaluation.diversity import proportional_labels
+from genforge.evaluation.jsonio import write_json_atomic
 from genforge.evaluation.reference import reference_for
 from genforge.evaluation.scoring import Judge, Scored, load_judge
 from genforge.images import grid_image, grid_samples
 from genforge.training.checkpoint import load_checkpoint, load_model
 
 FOOLED = 16  # images in fooled.png
+COPIES = 8  # generated/train pairs in copies.png
 
 
 class EvaluationError(GenforgeError):
@@ -94,8 +97,10 @@ def candidate(
     labels = proportional_labels(judge.real_hist, n, seed) if model.cfg.conditional else None
     images, seconds = sample_images(model, n, labels, seed, cfg.batch_size, sample_kwargs or {})
     scored = judge.score(images, labels, seed)
+    refs, _ = reference_for(judge, cfg.n_samples, cfg.seed)  # cached: the dataset's scale
     metrics = {
         **scored.metrics,
+        **relative_metrics(scored.metrics, refs),
         "samples_per_s": n / max(seconds, 1e-9),
         "sample_seconds": seconds,
         "params": sum(p.numel() for p in model.parameters()),
@@ -156,11 +161,11 @@ def evaluate_family(
     model = load_model(path, map_location=device)
     metrics, images, scored = candidate(model, judge, cfg.n_samples, cfg.seed)
     reference, _ = reference_for(judge, cfg.n_samples, cfg.seed)
-    metrics = {**metrics, "family": family, "reference": tidy(reference)}
+    metrics = {**metrics, "family": family, "reference": tidy(with_relative(reference))}
     if evals_dir is not None:
         from genforge.evaluation.curve import CURVE, fid_curve, write_curve
 
-        write_images(Path(evals_dir), model, images, scored)
+        write_images(Path(evals_dir), model, images, scored, judge)
         curve = fid_curve(model, path.parent, judge, cfg.curve_samples, cfg.seed)
         write_curve(Path(evals_dir) / CURVE, curve)
     write_json_atomic(Path(out_path), metrics)
@@ -184,29 +189,19 @@ def summary_line(m: dict[str, Any]) -> str:
     )
 
 
-def write_json_atomic(path: Path, value: Any) -> None:
-    write_text_atomic(path, json.dumps(value, indent=2) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_images(evals_dir: Path, model, images: Tensor, scored: Scored) -> None:
-    """samples.png (fixed-seed grid) and fooled.png (up to 16 most-real-looking samples)."""
+def write_images(evals_dir: Path, model, images: Tensor, scored: Scored, judge: Judge) -> None:
+    """samples.png (fixed-seed grid), fooled.png (up to 16 most-real-looking samples) and
+    copies.png (the 8 generated samples closest to a training image, each above it)."""
     evals_dir.mkdir(parents=True, exist_ok=True)
     most_real = torch.from_numpy(scored.p_real).argsort(descending=True)[:FOOLED]
+    gen_i, train_i = closest_pairs(scored.features, judge.train_features, COPIES)
+    pairs = torch.cat([images[gen_i], judge.train[0][train_i]])  # row 1 generated, row 2 train
     with torch.no_grad():
         grid = grid_samples(model, seed=0)
     for name, img in (
         ("samples.png", grid_image(grid)),
         ("fooled.png", grid_image(images[most_real])),
+        ("copies.png", grid_image(pairs, nrow=len(gen_i))),
     ):
         tmp = evals_dir / f".{name}.tmp-{os.getpid()}.png"
         img.save(tmp)

@@ -1,21 +1,34 @@
-"""`genforge featurize`: a small classifier on the prepared data, the domain feature extractor.
+"""`genforge featurize`: a small CNN trained on the prepared data, the domain feature extractor.
 
 No Inception weights can be downloaded here, so FID, KID, precision/recall,
-density/coverage and the two-sample test are computed on the penultimate layer of a
-classifier trained on the prepared train split ("domain FID", the usual practice for
-MNIST-like data). Its predictions also give class coverage and label accuracy.
+density/coverage, the two-sample and the data-copying tests are computed on the
+penultimate layer of a small CNN trained on the prepared train split ("domain FID",
+the usual practice for MNIST-like data). `featurizer.objective` chooses how it learns:
 
-Writes ``featurizer.pt`` (architecture, weights, data hash, test accuracy; loadable
-with ``weights_only=True``) and ``metrics.json``; fails without writing anything when
-the test accuracy is below ``featurizer.min_test_accuracy``.
+- classifier: cross-entropy on the labels, when they carry the classes;
+- contrastive: label-free SimCLR (contrastive.py), for one-class or unlabeled folders,
+  where a classifier has no gradient and stays at its random initialisation;
+- both: the two losses on one network;
+- auto (default): classifier with two or more classes, else contrastive.
+
+The classifier head's predictions give class coverage and label accuracy.
+
+Before anything is written, the features must prove themselves on this data: the
+calibration references (reference.py, calibration.py) are scored and must be ordered
+floor < blur < structure-free by `featurizer.calibration_margin`. Writes
+``featurizer.pt`` (architecture, weights, data hash, objective; loadable with
+``weights_only=True``), ``metrics.json`` and ``calibration.json`` (every reference's
+metrics and its place on the scale); fails without writing anything when the
+calibration fails or a classifier's test accuracy is below
+``featurizer.min_test_accuracy``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,9 +43,12 @@ from torch import Tensor, nn
 from genforge.config import FeaturizerConfig, Params
 from genforge.data.prepare import load_meta, load_prepared
 from genforge.errors import GenforgeError
+from genforge.evaluation.contrastive import ProjectionHead, nt_xent, random_view
+from genforge.evaluation.jsonio import write_json_atomic
 
 WEIGHTS = "featurizer.pt"
 METRICS = "metrics.json"
+CALIBRATION = "calibration.json"
 FORMAT_VERSION = 1
 
 
@@ -115,12 +131,25 @@ def accuracy(net: DomainNet, x: Tensor, y: Tensor) -> float:
     return float((net.predict(x) == y).float().mean()) if len(y) else float("nan")
 
 
-def fit(cfg: FeaturizerConfig, x: Tensor, y: Tensor, num_classes: int) -> DomainNet:
-    """Train a DomainNet on uint8 images (N, C, H, W) with Adam and a cosine schedule."""
+def objective_for(cfg: FeaturizerConfig, num_classes: int) -> str:
+    """The objective `featurizer.objective` means for data with `num_classes` classes."""
+    if cfg.objective != "auto":
+        return cfg.objective
+    return "classifier" if num_classes >= 2 else "contrastive"
+
+
+def fit(cfg: FeaturizerConfig, x: Tensor, y: Tensor, num_classes: int, objective: str) -> DomainNet:
+    """Train a DomainNet on uint8 images (N, C, H, W) with Adam and a cosine schedule.
+
+    `objective` is classifier (cross-entropy on `y`), contrastive (NT-Xent on two
+    random views, labels unused) or both (the sum).
+    """
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     net = DomainNet(x.shape[1], num_classes, cfg.width, cfg.feature_dim)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    head = ProjectionHead(cfg.feature_dim) if objective != "classifier" else None
+    params = [*net.parameters(), *(head.parameters() if head else [])]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / cfg.steps))
     )
@@ -129,8 +158,14 @@ def fit(cfg: FeaturizerConfig, x: Tensor, y: Tensor, num_classes: int) -> Domain
     net.train()
     for _ in range(cfg.steps):
         idx = torch.randint(0, len(y), (batch,), generator=gen)
-        _, logits = net(random_shift(xf[idx], cfg.max_shift, gen))
-        loss = F.cross_entropy(logits, y[idx])
+        loss = torch.zeros(())
+        if objective in ("classifier", "both"):
+            _, logits = net(random_shift(xf[idx], cfg.max_shift, gen))
+            loss = loss + F.cross_entropy(logits, y[idx])
+        if head is not None:
+            h1, _ = net(random_view(xf[idx], gen))
+            h2, _ = net(random_view(xf[idx], gen))
+            loss = loss + nt_xent(head(h1), head(h2), cfg.temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -143,12 +178,15 @@ def to_nchw(x) -> Tensor:
     return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
 
 
-def train_featurizer(params: Params, prepared_dir: Path, out_dir: Path) -> dict[str, Any]:
-    """Train the domain classifier on the train split; write it only if accurate enough.
+def train_featurizer(
+    params: Params, prepared_dir: Path, out_dir: Path, cache_dir: Path
+) -> dict[str, Any]:
+    """Train the featurizer on the train split, calibrate it, write it only if it passes.
 
     Returns the metrics written to ``out_dir/metrics.json`` (``accuracy`` is the
-    test-split accuracy). Raises FeaturizerError when it is below
-    ``featurizer.min_test_accuracy``.
+    test-split accuracy of the classifier head). Raises FeaturizerError when a
+    classifier's accuracy is below ``featurizer.min_test_accuracy`` or the features
+    cannot order the calibration references; nothing is written then.
     """
     cfg = params.featurizer
     meta = load_meta(prepared_dir)
@@ -157,20 +195,22 @@ def train_featurizer(params: Params, prepared_dir: Path, out_dir: Path) -> dict[
         load_prepared(prepared_dir, "test"),
     )
     xtr, xte, ytr, yte = to_nchw(xtr), to_nchw(xte), torch.from_numpy(ytr), torch.from_numpy(yte)
+    objective = objective_for(cfg, meta["num_classes"])
     start = time.perf_counter()
     with one_thread():
-        net = fit(cfg, xtr, ytr, meta["num_classes"])
+        net = fit(cfg, xtr, ytr, meta["num_classes"], objective)
         test_acc, train_acc = accuracy(net, xte, yte), accuracy(net, xtr, ytr)
-    seconds = time.perf_counter() - start
     metrics = {
+        "objective": objective,
         "accuracy": round(test_acc, 5),
         "train_accuracy": round(train_acc, 5),
-        "train_seconds": round(seconds, 2),
+        "train_seconds": round(time.perf_counter() - start, 2),
         "steps": cfg.steps,
         "feature_dim": cfg.feature_dim,
         "data_hash": meta["sha256"],
     }
-    if not metrics["accuracy"] >= cfg.min_test_accuracy:
+    classifies = objective != "contrastive" and meta["num_classes"] >= 2
+    if classifies and not metrics["accuracy"] >= cfg.min_test_accuracy:
         raise FeaturizerError(
             f"featurizer test accuracy {metrics['accuracy']:.4f} is below "
             f"featurizer.min_test_accuracy={cfg.min_test_accuracy} (train accuracy "
@@ -180,29 +220,55 @@ def train_featurizer(params: Params, prepared_dir: Path, out_dir: Path) -> dict[
     state = {
         "format_version": FORMAT_VERSION,
         "arch": net.arch,
+        "objective": objective,
         "image_shape": list(xtr.shape[1:]),  # (C, H, W)
         "data_hash": meta["sha256"],
         "class_names": meta["class_names"],
         "test_accuracy": metrics["accuracy"],
         "state_dict": net.state_dict(),
     }
-    save_featurizer(state, metrics, Path(out_dir))
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".featurizer-") as staging:
+        staging = Path(staging)
+        torch.save(state, staging / WEIGHTS)
+        calibration = calibrate(params, prepared_dir, staging, cache_dir)
+        metrics.update(calibration["summary"])
+        if calibration["problems"]:
+            others = " or ".join(o for o in ("contrastive", "both", "classifier") if o != objective)
+            raise FeaturizerError(
+                f"the {objective} features cannot tell good from bad images on this data: "
+                + "; ".join(calibration["problems"])
+                + f". Raise featurizer.steps (now {cfg.steps}) or featurizer.width, try "
+                f"featurizer.objective: {others}, or a pretrained extractor "
+                f"(evaluate.feature_extractor); nothing was written to {out_dir}"
+            )
+        metrics["seconds_with_calibration"] = round(time.perf_counter() - start, 2)
+        write_json_atomic(staging / METRICS, metrics)
+        write_json_atomic(staging / CALIBRATION, calibration)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in (WEIGHTS, METRICS, CALIBRATION):  # the weights (their digest) unchanged
+            os.replace(staging / name, out_dir / name)
     return metrics
 
 
-def save_featurizer(state: dict[str, Any], metrics: dict[str, Any], out_dir: Path) -> None:
-    """Write weights then metrics, each to a temporary file renamed into place."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, write in (
-        (WEIGHTS, lambda p: torch.save(state, p)),
-        (METRICS, lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n")),
-    ):
-        tmp = out_dir / f".{name}.tmp-{os.getpid()}"
-        try:
-            write(tmp)
-            os.replace(tmp, out_dir / name)
-        finally:
-            tmp.unlink(missing_ok=True)
+def calibrate(params: Params, prepared_dir: Path, featurizer_dir: Path, cache_dir: Path) -> dict:
+    """Score the calibration references with the featurizer in `featurizer_dir`."""
+    from genforge.evaluation.calibration import calibration_problems, summary, with_relative
+    from genforge.evaluation.reference import reference_for
+    from genforge.evaluation.scoring import load_judge
+
+    cfg = params.evaluate
+    judge = load_judge(cfg, prepared_dir, featurizer_dir, cache_dir)
+    refs, _ = reference_for(judge, cfg.n_samples, cfg.seed)
+    margin = params.featurizer.calibration_margin
+    return {
+        "extractor": judge.extractor.label,
+        "margin": margin,
+        "problems": calibration_problems(refs, margin),
+        "summary": summary(refs),
+        "references": with_relative(refs),
+    }
 
 
 def weights_path(featurizer_dir: Path) -> Path:

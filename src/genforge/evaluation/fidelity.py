@@ -105,6 +105,14 @@ def features(kwargs: dict[str, Any]) -> tuple[Tensor, Tensor, dict[str, Any]]:
     return gen.float(), real_dict[layer].float(), real_stats
 
 
+def input1_features(kwargs: dict[str, Any]) -> Tensor:
+    """Features (N, D) of the FID layer for input1 alone, through torch-fidelity's cache
+    when ``input1_cache_name`` is given (the train and test splits)."""
+    layer = resolve_feature_layer_for_metric("fid", **kwargs)
+    extractor = create_feature_extractor(kwargs["feature_extractor"], [layer], **kwargs)
+    return extract_featuresdict_from_input_id_cached(1, extractor, **kwargs)[layer].float()
+
+
 def resampled_statistics(
     features: Tensor, counts: np.ndarray, like: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:

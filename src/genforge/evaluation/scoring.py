@@ -22,6 +22,7 @@ from torch import Tensor
 from genforge.config import EvaluateConfig
 from genforge.data.prepare import load_meta, load_prepared
 from genforge.evaluation.cache import cache_name
+from genforge.evaluation.copying import copying_statistic
 from genforge.evaluation.diversity import (
     class_histogram,
     class_metrics,
@@ -42,6 +43,7 @@ from genforge.evaluation.fidelity import (
     fid_only,
     fidelity_kwargs,
     fidelity_metrics,
+    input1_features,
 )
 from genforge.evaluation.two_sample import c2st
 
@@ -49,7 +51,7 @@ from genforge.evaluation.two_sample import c2st
 METRIC_KEYS = (
     "fid", "fid_ci_low", "fid_ci_high", "kid", "kid_std", "precision", "recall",
     "density", "coverage", "classes_covered", "num_classes", "class_hist_distance",
-    "label_accuracy", "c2st_accuracy", "c2st_fooled", "n_samples", "eval_seconds",
+    "label_accuracy", "c2st_accuracy", "c2st_fooled", "copying", "n_samples", "eval_seconds",
 )  # fmt: skip
 
 
@@ -59,6 +61,7 @@ class Scored:
 
     metrics: dict[str, Any]
     p_real: np.ndarray  # held-out P(real) of each image under the two-sample test
+    features: Tensor  # (N, D) of the scored images
 
 
 @dataclass
@@ -90,13 +93,16 @@ class Judge:
             predicted = self.classifier.predict(self.train[0])
         return class_histogram(predicted, self.meta["num_classes"])
 
+    def split_name(self, split: str) -> str:
+        """torch-fidelity cache name of a split's features (and the train split's statistics)."""
+        x = getattr(self, split)[0]
+        return cache_name(
+            split, self.data_hash, self.extractor, image_shape=list(x.shape[1:]), n=len(x)
+        )
+
     @property
     def real_name(self) -> str:
-        """torch-fidelity cache name of the train split's features and statistics."""
-        x = self.train[0]
-        return cache_name(
-            "train", self.data_hash, self.extractor, image_shape=list(x.shape[1:]), n=len(x)
-        )
+        return self.split_name("train")
 
     def kwargs(self, images: Tensor, seed: int) -> dict[str, Any]:
         return fidelity_kwargs(
@@ -109,6 +115,24 @@ class Judge:
             self.cfg.batch_size,
             self.cfg.kid_subset_size,
         )
+
+    def _split_features(self, split: str) -> Tensor:
+        kwargs = {
+            **self.kwargs(getattr(self, split)[0], 0),
+            "input1_cache_name": self.split_name(split),
+        }
+        with one_thread():
+            return input1_features(kwargs)
+
+    @cached_property
+    def train_features(self) -> Tensor:
+        """Features (N, D) of the train split (from torch-fidelity's cache once computed)."""
+        return self._split_features("train")
+
+    @cached_property
+    def test_features(self) -> Tensor:
+        """Features (n, D) of the test split: the held-out set of the data-copying test."""
+        return self._split_features("test")
 
     def fid(self, images: Tensor, seed: int) -> float:
         """FID only (the curve callback): real statistics from the cache."""
@@ -138,8 +162,9 @@ class Judge:
         metrics["label_accuracy"] = label_accuracy(predicted, requested)
         two_sample, p_real = c2st(real_f, gen_f, seed, self.cfg.c2st_hidden, self.cfg.c2st_max_iter)
         metrics.update(two_sample)
+        metrics["copying"] = copying_statistic(real_f, self.test_features, gen_f, seed)
         metrics.update(n_samples=len(images), eval_seconds=time.perf_counter() - start)
-        return Scored({k: metrics[k] for k in METRIC_KEYS}, p_real)
+        return Scored({k: metrics[k] for k in METRIC_KEYS}, p_real, gen_f)
 
     def check_shape(self, images: Tensor) -> None:
         want = tuple(self.train[0].shape[1:])

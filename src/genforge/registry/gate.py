@@ -1,9 +1,13 @@
 """The promotion gate: a pure function from numbers to a verdict with its reasons.
 
 A candidate passes when
-  * every absolute threshold of `gate:` holds (FID and KID at most, precision, recall,
-    coverage and classes covered at least; classes_covered_min is capped at the
-    dataset's class count, so "8" means "all of them" on a 4-class dataset), and
+  * every threshold of `gate:` that is set holds. The defaults are in the dataset's own
+    units (evaluation/calibration.py): FID and KID at most a share of the way from
+    real held-out data (0) to a 1-pixel blur of it (1); precision, recall and coverage
+    at least a share of real held-out data's; a share of the classes covered; and the
+    data-copying z-score (Meehan et al. 2020) above a bound, which refuses memorisers.
+    Absolute bounds in raw units (fid_max, ..., classes_covered_min, capped at the
+    class count) are off unless set; and
   * when there is a champion, it beats the champion **re-scored on the current
     reference data**: FID <= (1 - min_improvement) x champion FID (relative gain), and
     recall and coverage at most `max_diversity_drop` below the champion's (absolute
@@ -20,8 +24,16 @@ from typing import Any
 
 from genforge.config import GateConfig
 
-# (metric, gate key, "max" = the metric may not exceed it, "min" = may not fall below it)
+# (metric, gate key, "max" = the metric may not exceed it, "min" = may not fall below it);
+# a key set to null is not checked
 THRESHOLDS: tuple[tuple[str, str, str], ...] = (
+    ("fid_rel", "fid_rel_max", "max"),
+    ("kid_rel", "kid_rel_max", "max"),
+    ("precision_rel", "precision_rel_min", "min"),
+    ("recall_rel", "recall_rel_min", "min"),
+    ("coverage_rel", "coverage_rel_min", "min"),
+    ("classes_covered_share", "classes_covered_share_min", "min"),
+    ("copying", "copying_min", "min"),
     ("fid", "fid_max", "max"),
     ("kid", "kid_max", "max"),
     ("precision", "precision_min", "min"),
@@ -30,7 +42,11 @@ THRESHOLDS: tuple[tuple[str, str, str], ...] = (
     ("classes_covered", "classes_covered_min", "min"),
 )
 DIVERSITY = ("recall", "coverage")
-GATED_METRICS = tuple(m for m, _, _ in THRESHOLDS) + ("num_classes",)
+DERIVED = ("classes_covered_share",)  # computed here from the stored metrics
+GATED_METRICS = tuple(m for m, _, _ in THRESHOLDS if m not in DERIVED) + ("num_classes",)
+# raw values shown beside the relative ones in the reasons
+RAW = {"fid_rel": "fid", "kid_rel": "kid", "precision_rel": "precision",
+       "recall_rel": "recall", "coverage_rel": "coverage"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,25 +65,45 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _limit(metrics: dict[str, Any], cfg: GateConfig, key: str) -> float:
-    limit = float(getattr(cfg, key))
+def _limit(metrics: dict[str, Any], cfg: GateConfig, key: str) -> float | None:
+    limit = getattr(cfg, key)
+    if limit is None:
+        return None
     classes = _number(metrics.get("num_classes"))
     if key == "classes_covered_min" and classes is not None:
-        limit = min(limit, classes)
-    return limit
+        return min(float(limit), classes)
+    return float(limit)
+
+
+def _value(metrics: dict[str, Any], metric: str) -> float | None:
+    if metric == "classes_covered_share":
+        covered, classes = (
+            _number(metrics.get("classes_covered")),
+            _number(metrics.get("num_classes")),
+        )
+        return covered / classes if covered is not None and classes else None
+    return _number(metrics.get(metric))
+
+
+def _raw(metrics: dict[str, Any], metric: str) -> str:
+    raw = _number(metrics.get(RAW.get(metric, "")))
+    return f" ({RAW[metric]} {raw:.4g})" if raw is not None else ""
 
 
 def threshold_reasons(metrics: dict[str, Any], cfg: GateConfig) -> list[str]:
-    """One reason per absolute threshold the candidate misses (or cannot show)."""
+    """One reason per set threshold the candidate misses (or cannot show)."""
     reasons = []
     for metric, key, kind in THRESHOLDS:
-        value, limit = _number(metrics.get(metric)), _limit(metrics, cfg, key)
+        limit = _limit(metrics, cfg, key)
+        if limit is None:
+            continue
+        value = _value(metrics, metric)
         if value is None:
             reasons.append(f"{metric} is missing (gate.{key} needs it)")
         elif kind == "max" and value > limit:
-            reasons.append(f"{metric} {value:.4g} > gate.{key} {limit:g}")
+            reasons.append(f"{metric} {value:.4g}{_raw(metrics, metric)} > gate.{key} {limit:g}")
         elif kind == "min" and value < limit:
-            reasons.append(f"{metric} {value:.4g} < gate.{key} {limit:g}")
+            reasons.append(f"{metric} {value:.4g}{_raw(metrics, metric)} < gate.{key} {limit:g}")
     return reasons
 
 

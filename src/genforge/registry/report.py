@@ -16,13 +16,26 @@ from pathlib import Path
 from typing import Any
 
 GATE_DIR = "gate"
-COLUMNS = ("fid", "kid", "precision", "recall", "coverage", "classes_covered")
+COLUMNS = ("fid", "kid", "precision", "recall", "coverage", "classes_covered", "copying")
+# columns shown with their place on the dataset's scale: "raw (relative)"
+SCALED = {"fid", "kid", "precision", "recall", "coverage"}
+LEGEND = (
+    "Cells read `raw (place on this dataset's scale)`: for FID and KID 0 = real held-out "
+    "images, 1 = a 1-pixel blur of them; for precision, recall and coverage 1 = what real "
+    "held-out images get. copying is the data-copying z-score (below -3: memorised)."
+)
 
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "–" if value is None else str(value)
+
+
+def _cell(metrics: dict[str, Any], column: str) -> str:
+    raw = _fmt(metrics.get(column))
+    rel = metrics.get(f"{column}_rel")
+    return f"{raw} ({_fmt(rel)})" if column in SCALED and rel is not None else raw
 
 
 def _who(entry: dict | None) -> str:
@@ -51,10 +64,10 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "| champion | " + " | ".join(COLUMNS) + " |",
             "|---|" + "---:|" * len(COLUMNS),
-            "| stored | " + " | ".join(_fmt((stored or {}).get(c)) for c in COLUMNS) + " |",
-            "| re-scored | " + " | ".join(_fmt(rescored.get(c)) for c in COLUMNS) + " |",
+            "| stored | " + " | ".join(_cell(stored or {}, c) for c in COLUMNS) + " |",
+            "| re-scored | " + " | ".join(_cell(rescored, c) for c in COLUMNS) + " |",
         ]
-    lines += ["", "| family | version | " + " | ".join(COLUMNS) + " | verdict |"]
+    lines += ["", LEGEND, "", "| family | version | " + " | ".join(COLUMNS) + " | verdict |"]
     lines.append("|---|---:|" + "---:|" * len(COLUMNS) + "---|")
     for family, v in report["families"].items():
         if v.get("version") is None:
@@ -64,7 +77,7 @@ def markdown(report: dict[str, Any]) -> str:
         if v.get("reasons"):
             verdict += ": " + "; ".join(v["reasons"])
         name = f"**{family}** (champion)" if v.get("champion") else family
-        cells = " | ".join(_fmt(v.get(c)) for c in COLUMNS)
+        cells = " | ".join(_cell(v, c) for c in COLUMNS)
         lines.append(f"| {name} | {v['version']} | {cells} | {verdict} |")
     gate = report.get("gate") or {}
     lines += ["", "Gate: " + ", ".join(f"{k} {v}" for k, v in gate.items()), ""]

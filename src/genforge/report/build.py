@@ -133,6 +133,16 @@ def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
         )
         for f, x in fams.items()
     ]
+    copies = [
+        Figure(
+            f"copies-{f}",
+            f"Closest to training images: {f}",
+            "Top row: the generated samples nearest to a training image (feature space); "
+            "bottom row: that training image. Identical pairs mean memorisation.",
+            x.copies_png,
+        )
+        for f, x in fams.items()
+    ]
     sweep = res["sweep"]
     sections = [
         (
@@ -159,6 +169,7 @@ def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
                 )
             ],
         ),
+        (tables.table_calibration(inputs), copies),
         (tables.table_diversity(inputs), []),
         (tables_measured.table_inference(inputs, res["speed"]), []),
         (

@@ -64,6 +64,7 @@ class FamilyInputs:
     checkpoint: Path | NA
     fid_curve: list[dict] | NA
     fooled_png: bytes | NA
+    copies_png: bytes | NA
 
 
 @dataclass
@@ -123,6 +124,7 @@ def load_family(layout: Layout, family: str) -> FamilyInputs:
         checkpoint=ckpt if ckpt.is_file() else NA(f"checkpoint: {ckpt} is missing"),
         fid_curve=read_jsonl(layout.path("evals") / family / "fid_curve.jsonl", "FID curve"),
         fooled_png=read_png(layout.path("evals") / family / "fooled.png", "fooled samples"),
+        copies_png=read_png(layout.path("evals") / family / "copies.png", "closest pairs"),
     )
 
 
@@ -139,7 +141,8 @@ def load_inputs(layout: Layout, families: list[str]) -> ReportInputs:
 
 
 def references(inputs: ReportInputs) -> dict[str, dict] | NA:
-    """The reference points (floor, gaussian, noise) from the first metrics file that has them."""
+    """The calibration references (floor, blur, ..., noise) from the first metrics file
+    that has them."""
     for fam in inputs.families.values():
         if available(fam.metrics) and isinstance(fam.metrics.get("reference"), dict):
             return fam.metrics["reference"]

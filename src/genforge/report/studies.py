@@ -136,7 +136,12 @@ class Studies:
             prepare(data, base / "raw", base / "prepared")
             shutil.rmtree(base / "raw")
             sp = study_params(self.params, data, self.params.report.study_steps)
-            train_featurizer(sp, base / "prepared", base / "featurizer")
+            train_featurizer(
+                sp,
+                base / "prepared",
+                base / "featurizer",
+                Path(self.layout.root) / sp.evaluate.cache_dir,
+            )
             found = (base / "prepared", base / "featurizer")
         self.data[key] = found
         return found

@@ -19,6 +19,16 @@ REF_NAMES = {
     "gaussian": "per-pixel Gaussian",
     "noise": "uniform noise",
 }
+CALIBRATION_NAMES = {
+    "floor": "real held-out images (floor)",
+    "blur": "the same, 1-pixel blur",
+    "shuffled": "the same, pixels shuffled",
+    "one_class": "one class only (mode collapse)",
+    "memoriser": "copies of training images",
+    "gaussian": "per-pixel Gaussian",
+    "noise": "uniform noise",
+}
+CALIBRATION_KEYS = ["fid", "fid_rel", "precision_rel", "recall_rel", "coverage_rel", "copying"]
 # The loss whose spread measures a family's training stability (the first in its log otherwise).
 MAIN_LOSS = {"gan": "loss_d", "vaegan": "loss_d"}
 
@@ -294,3 +304,32 @@ def table_diversity(inputs: ReportInputs) -> Table:
         "class-histogram distance",
     ]
     return Table("4", "Diversity", caption, cols, rows)
+
+
+def table_calibration(inputs: ReportInputs) -> Table:
+    """Can this metric tell? The calibration references and the families on one scale."""
+    cols = ["image set", "FID", "FID on the scale", "precision / floor", "recall / floor",
+            "coverage / floor", "copying z", "n"]  # fmt: skip
+    refs = references(inputs)
+    if not available(refs):
+        return Table("3b", "Can this metric tell?", "", cols, unavailable=refs.reason)
+    rows = []
+    for name, label in CALIBRATION_NAMES.items():
+        ref = refs.get(name)
+        if ref is None:
+            rows.append([label, *[NA(f"no {name} reference (a one-class dataset)")] * 7])
+            continue
+        rows.append([label, *[_ref_value(ref, k, name) for k in CALIBRATION_KEYS],
+                     ref.get("n_samples")])  # fmt: skip
+    for f, fam in inputs.families.items():
+        rows.append([f, *[metric(fam, k) for k in CALIBRATION_KEYS], metric(fam, "n_samples")])
+    caption = (
+        "The featurizer stage scores image sets of known quality and fails unless FID ranks "
+        "real held-out images below their 1-pixel blur, and the blur below the structure-free "
+        "sets, each by featurizer.calibration_margin. Those references are this dataset's "
+        "scale: 'FID on the scale' is 0 for real held-out images and 1 for their blur; "
+        "precision, recall and coverage are shares of what real held-out images get; the "
+        "data-copying z (Meehan et al. 2020) is about 0 for fresh real images and far below "
+        "0 for copies of training images. The gate's default thresholds are in these units."
+    )
+    return Table("3b", "Can this metric tell?", caption, cols, rows)
