@@ -26,7 +26,7 @@ from tests.conftest import tiny_family, tiny_params
 from tests.storage.servers import BIN, Server, free_port, http_ok
 from tests.tracking.helpers import mlflow_server, project, serve_env, write_metrics
 
-FAMILIES = ["vae", "gan"]
+FAMILIES = ["vae", "gan", "diffusion"]  # registered as v1, v2, v3
 COLOURS = {"shapes": ["square"], "colours": ["red", "green", "blue", "yellow"], "per_class": 40}
 POLL_S = 1.0
 
@@ -35,6 +35,7 @@ def stack_params(name: str, port: int):
     models = {
         "vae": tiny_family("vae", conditional=True),
         "gan": tiny_family("gan", conditional=True, steps=300, lr=0.002, batch_size=16),
+        "diffusion": tiny_family("diffusion", conditional=True),
     }
     models["gan"]["base_channels"] = 16
     return tiny_params(
@@ -128,6 +129,7 @@ def stack(tmp_path_factory):
             mp.delenv("GENFORGE_PARENT_RUN_ID", raising=False)
             write_metrics(root, "vae", fid=5.0)
             write_metrics(root, "gan", fid=50.0)  # fails the gate: vae v1 is the champion
+            write_metrics(root, "diffusion", fid=60.0)
             report = register_and_promote(params, FAMILIES, root, rescore=no_rescore)
             assert report["champion"]["version"] == "1", report
             # in the project folder, as a user runs it (exec: the PID stays the server's)

@@ -145,6 +145,30 @@ def test_bad_requests_get_a_4xx_naming_the_problem(stack):
     assert status == 200 and body["labels"] == [1, 1, 1, 1] and len(body["images"]) == 4
 
 
+def test_a_version_by_number_offers_its_own_controls(stack):
+    """v3 is the diffusion model: sampler steps and inpainting of a test image (the
+    service runs in the project, so data/prepared/test.npz is there); no latent."""
+    from genforge.data.prepare import load_prepared
+    from genforge.serving.app import decode_png
+
+    status, info, _ = stack.get("/api/info?version=3")
+    assert status == 200 and info["family"] == "diffusion" and not info["gate_passed"]
+    caps = info["capabilities"]
+    assert caps["steps"] == {"default": 5, "max": 20} and caps["inpaint"] and not caps["latent"]
+    status, body, _ = post(stack.url + "/api/generate", {"n": 2, "version": "3", "steps": 2})
+    assert status == 200 and body["family"] == "diffusion" and len(body["images"]) == 2
+    status, body, _ = post(stack.url + "/api/generate", {"n": 2, "version": "3", "steps": 21})
+    assert status == 400 and "steps must be in [1, 20], got 21" in body["message"]
+    status, body, _ = post(stack.url + "/api/inpaint", {"index": 1, "version": "3", "draws": 1})
+    assert status == 200 and len(body["images"]) == 3  # source, masked, one inpainting
+    x, y = load_prepared(stack.root / "data/prepared", "test")
+    assert (decode_png(body["images"][0]) == x[1]).all() and body["label"] == int(y[1])
+    status, body, _ = post(stack.url + "/api/interpolate", {"version": "3"})
+    assert status == 400 and "has no latent to interpolate" in body["message"]
+    status, body, _ = post(stack.url + "/api/inpaint", {"index": 0})  # the vae champion
+    assert status == 400 and "no denoiser" in body["message"]
+
+
 def test_promotion_and_rollback_reach_the_service_while_it_serves(stack):
     root, params = stack.root, stack.params
     loop = ClientLoop(stack.url)

@@ -4,6 +4,7 @@ loads with pickle deserialization disabled, and it answers like before."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from genforge.training.run import train_family
 from tests.conftest import tiny_family, tiny_params, tiny_prepared
@@ -37,7 +38,15 @@ def test_logged_model_has_no_pickle_and_loads_with_pickles_disallowed(
 
     # MLflow refuses any cloudpickled python_model with this set: loading must not need one.
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    loads, real_load = [], torch.load
+
+    def recording_load(*args, **kwargs):  # the real torch.load, its weights_only noted
+        loads.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", recording_load)
     model = mlflow.pyfunc.load_model(local)
+    assert loads == [True]  # the checkpoint, and nothing else, with weights_only
     out = model.predict([{"n": 3, "seed": 7, "label": 1}])
     assert list(out["label"]) == [1, 1, 1] and list(out["shape"][0]) == [3, 8, 8]
     again = model.predict([{"n": 3, "seed": 7, "label": 1}])
