@@ -9,7 +9,6 @@ keeps serving what it had.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 from genforge.errors import GenforgeError
+from genforge.tracking.runs import file_sha256  # the digest the registry records
 
 DIGEST_TAG = "checkpoint_sha256"  # set by the registry when it registers a version
 NO_PICKLES = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
@@ -67,14 +67,6 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _checkpoint(root: Path, where: str) -> Path:
     found = sorted(Path(root).rglob("checkpoint.pt"))
     if len(found) != 1:
@@ -116,7 +108,7 @@ def load_version(client, name: str, version: str) -> Served:
             artifact_uri=f"models:/{name}/{version}", dst_path=files.name
         )
         ckpt = _checkpoint(Path(local), where)
-        digest = sha256_file(ckpt)
+        digest = file_sha256(ckpt)
         expected = mv.tags.get(DIGEST_TAG)
         if expected and expected != digest:
             raise LoadError(
