@@ -45,6 +45,7 @@ def serve(params: Params, cfg: ServeConfig, root: Path = Path(".")) -> None:
     import uvicorn
 
     check_port(cfg.host, cfg.port)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a log, not a tty
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
