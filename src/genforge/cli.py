@@ -163,10 +163,9 @@ def cmd_rollback(params: Params, args: argparse.Namespace) -> None:
 
 
 def cmd_serve(params: Params, args: argparse.Namespace) -> None:
-    from genforge.serving.server import serve
+    from genforge.serving.server import serve, serve_config
 
-    overrides = {k: v for k in ("host", "port", "poll_s") if (v := getattr(args, k)) is not None}
-    serve(params, params.serve.model_copy(update=overrides))
+    serve(params, serve_config(params.serve, host=args.host, port=args.port, poll_s=args.poll_s))
 
 
 def print_gate(report: dict) -> None:

@@ -40,6 +40,22 @@ def build(params: Params, cfg: ServeConfig, root: Path = Path(".")):
     return create_app(follower, cfg, prepared if prepared.is_dir() else None), follower
 
 
+def serve_config(cfg: ServeConfig, **flags) -> ServeConfig:
+    """params.serve with the command line's --host/--port/--poll-s (None: not given),
+    validated like params.yaml; a bad value is a ServeError naming the flag."""
+    from pydantic import ValidationError
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    try:
+        return ServeConfig.model_validate({**cfg.model_dump(), **given})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(map(str, e['loc'])).replace('_', '-')} {e['input']!r}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ServeError(f"invalid option(s): {problems}") from None
+
+
 def serve(params: Params, cfg: ServeConfig, root: Path = Path(".")) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM end it cleanly)."""
     import uvicorn
