@@ -61,7 +61,7 @@ DATASETS: dict[str, dict[str, Any]] = {
         "source": "shapes",
         "image_size": 12,
         "channels": 3,
-        "shapes": {"shapes": ["circle", "square", "triangle"], "per_class": 30},
+        "shapes": {"shapes": ["circle", "square", "triangle"], "per_class": 60},
     },
 }
 
