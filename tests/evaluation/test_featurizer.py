@@ -49,7 +49,9 @@ def test_too_low_accuracy_fails_and_writes_nothing(digits, tmp_path):
     params, root = digits
     strict = digits_params(featurizer={"steps": 2, "min_test_accuracy": 1.0})
     with pytest.raises(FeaturizerError, match=r"below featurizer.min_test_accuracy=1.0"):
-        train_featurizer(strict, root / "data/prepared", tmp_path / "featurizer", tmp_path / "cache")
+        train_featurizer(
+            strict, root / "data/prepared", tmp_path / "featurizer", tmp_path / "cache"
+        )
     assert not (tmp_path / "featurizer").exists()
 
 
