@@ -226,6 +226,9 @@ class EvaluateConfig(Section):
     cache_dir: str = ".genforge-cache"  # reference statistics, keyed by data/extractor/settings
     kid_subset_size: Annotated[int, Field(ge=2)] = 1000  # clipped to the smaller set
     nearest_k: PosInt = 5  # density/coverage neighbourhood (Naeem et al. 2020)
+    # k-NN metrics (density/coverage, precision/recall, two-sample, copying cells) use a
+    # seeded subsample of at most this many train features; FID/KID use all of them
+    reference_max: Annotated[int, Field(ge=10)] = 10_000
     class_min_fraction: Fraction = 0.2  # a class is covered at >= this x its real share
     c2st_hidden: PosInt = 64  # real-vs-generated MLP width
     c2st_max_iter: PosInt = 200  # its training epochs
