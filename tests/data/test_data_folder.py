@@ -138,3 +138,17 @@ def test_exif_orientation_is_applied(tmp_path):
     Image.fromarray(top_row).save(cls / "phone.png", exif=exif)
     x, _, _ = load_folder(tmp_path / "imgs", channels=1, image_size=4)
     assert (x[0, :, -1, 0] == 255).all() and (x[0, :, 0, 0] == 0).all()  # top row -> right
+
+
+def test_mixed_sizes_and_one_class_are_noted_not_refused(tmp_path, capsys):
+    """A one-class folder of mixed sizes loads, with a note saying what that means."""
+    from PIL import Image
+
+    (tmp_path / "cats").mkdir()
+    for i, size in enumerate([(32, 32), (64, 48), (40, 40)]):
+        Image.new("RGB", size, (i * 40, 0, 0)).save(tmp_path / "cats" / f"{i}.png")
+    data = load_folder(tmp_path, channels=3, image_size=16)
+    assert data.x.shape == (3, 16, 16, 3)
+    err = capsys.readouterr().err
+    assert "images of 3 size(s), e.g. 32x32 (1)" in err and "resized to 16x16" in err
+    assert "one class folder: the featurizer learns label-free" in err

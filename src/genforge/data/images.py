@@ -7,7 +7,9 @@ path means a folder of PNGs and the same pixels in an npz prepare to the same by
 
 from __future__ import annotations
 
+import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -119,14 +121,19 @@ def list_folder(root: Path) -> dict[str, list[Path]]:
     return {d.name: _class_files(d, root) for d in class_dirs}
 
 
-def decode_image(path: Path, channels: int, size: int) -> np.ndarray:
-    """Decode one image file into (size, size, channels) uint8; DataError if it is unreadable."""
+def decode_image(path: Path, channels: int, size: int, sizes: Counter | None = None) -> np.ndarray:
+    """Decode one image file into (size, size, channels) uint8; DataError if it is unreadable.
+
+    `sizes`, when given, counts the original (width, height) of each decoded image.
+    """
     try:
         with warnings.catch_warnings():  # PIL warns above 89 Mpx; MAX_PIXELS refuses those
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(path, formats=IMAGE_FORMATS)
         with img:
             w, h = img.size
+            if sizes is not None:
+                sizes[(w, h)] += 1
             if w * h > MAX_PIXELS:
                 raise DataError(
                     f"{path}: {w}x{h} = {w * h} pixels, over the {MAX_PIXELS} allowed "
@@ -160,9 +167,29 @@ def load_folder(root: Path, channels: int, image_size: int) -> ImageSet:
     """
     root = Path(root)
     classes = list_folder(root)
-    images, labels = [], []
+    images, labels, sizes = [], [], Counter()
     for label, files in enumerate(classes.values()):
-        images.extend(decode_image(f, channels, image_size) for f in files)
+        images.extend(decode_image(f, channels, image_size, sizes) for f in files)
         labels.extend([label] * len(files))
     x = np.stack(images)  # (N, image_size, image_size, channels)
+    for line in folder_notes(root, sizes, len(classes), image_size):
+        print(f"note: {line}", file=sys.stderr)
     return make_imageset(x, np.asarray(labels, dtype=np.int64), list(classes), str(root))
+
+
+def folder_notes(root: Path, sizes: Counter, num_classes: int, image_size: int) -> list[str]:
+    """What a user should know about how their folder will be judged (printed, not fatal)."""
+    notes = []
+    if len(sizes) > 1 or any(w != h for w, h in sizes):
+        common = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(3))
+        notes.append(
+            f"{root}: images of {len(sizes)} size(s), e.g. {common}: every image is centre-"
+            f"cropped to a square and resized to {image_size}x{image_size}, so the models "
+            "learn, and the metrics compare, those crops"
+        )
+    if num_classes == 1:
+        notes.append(
+            f"{root}: one class folder: the featurizer learns label-free (contrastive) "
+            "features, and classes covered / label accuracy are trivially 1 of 1"
+        )
+    return notes
