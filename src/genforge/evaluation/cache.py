@@ -21,7 +21,9 @@ from genforge.evaluation.extractor import Extractor
 
 # Bump when the meaning of a cached value changes (a metric's definition, the sampling
 # of a baseline): every older entry is then ignored.
-CACHE_VERSION = 2  # 2: calibration references and the data-copying statistic
+# 2: calibration references and the data-copying statistic; 3: k-NN metrics on the
+# reference subsample (evaluate.reference_max, recorded as reference_n)
+CACHE_VERSION = 3
 
 
 def cache_name(kind: str, data_hash: str, extractor: Extractor, **settings: Any) -> str:

@@ -15,6 +15,13 @@ C_T << 0 means data copying, C_T >> 0 under-fitting (too far from the training
 data), about 0 a model as close to the training data as fresh real data. It is a
 z-score, so it reads the same on any dataset: -3 is three standard errors of evidence
 for copying. Distances are computed in batches, so memory stays bounded.
+
+At scale: k-means is fitted on a seeded subsample of at most `fit_max` training points
+(the cells only partition the space; `evaluate.reference_max`), but the distances are
+to the nearest of *all* training points: against a subsample, copies of the images left
+out of it would look like fresh data. The test split's distances depend only on the
+data, so a caller scoring several sets passes them in once computed
+(`test_distances`); each generated set then costs m x N distances.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from torch import Tensor
 
 MIN_CELL = 5  # generated and test samples a cell needs to enter C_T
 TEST_PER_CELL = 20  # cells are made so that each holds about this many test samples
+FIT_MAX = 10_000  # training points k-means is fitted on (evaluate.reference_max's default)
 
 
 def nearest_distances(x: Tensor, ref: Tensor, batch: int = 1024) -> tuple[Tensor, Tensor]:
@@ -58,24 +66,42 @@ def _z_u(test_d: np.ndarray, gen_d: np.ndarray) -> float:
     return float((u - m * n / 2) / np.sqrt(m * n * (m + n + 1) / 12))
 
 
+def fit_cells(train: Tensor, k: int, seed: int, fit_max: int = FIT_MAX) -> KMeans:
+    """k-means with `k` cells on a seeded subsample of at most `fit_max` rows of `train`
+    (all of them, in order, when there are no more)."""
+    x = train.double().numpy()
+    if len(x) > fit_max:
+        idx = np.sort(np.random.default_rng(seed).permutation(len(x))[:fit_max])
+        x = x[idx]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # k-means convergence chatter on tiny sets
+        return KMeans(n_clusters=k, n_init=1, random_state=seed).fit(x)
+
+
 def copying_statistic(
-    train: Tensor, test: Tensor, generated: Tensor, seed: int, cells: int | None = None
+    train: Tensor,
+    test: Tensor,
+    generated: Tensor,
+    seed: int,
+    cells: int | None = None,
+    fit_max: int = FIT_MAX,
+    test_distances: Tensor | None = None,
 ) -> float | None:
     """Meehan et al.'s C_T of `generated` features against `train`, with `test` held out.
 
     Args:
         train, test, generated: feature matrices (N, D), (n, D), (m, D).
-        seed: for k-means.
+        seed: for k-means and its subsample.
         cells: the number of k-means cells; default one per ~20 test samples, 1 to 20.
+        fit_max: k-means is fitted on at most this many training points.
+        test_distances: `nearest_distances(test, train)[0]`, if already computed.
 
     Returns:
         C_T, or None when no cell holds enough samples of both sets.
     """
     k = cells or int(np.clip(len(test) // TEST_PER_CELL, 1, 20))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # k-means convergence chatter on tiny sets
-        km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(train.double().numpy())
-    test_d, _ = nearest_distances(test, train)
+    km = fit_cells(train, k, seed, fit_max)
+    test_d = nearest_distances(test, train)[0] if test_distances is None else test_distances
     gen_d, _ = nearest_distances(generated, train)
     test_c = km.predict(test.double().numpy())
     gen_c = km.predict(generated.double().numpy())

@@ -7,6 +7,13 @@ is named by a cache key (cache.py), so its features and FID statistics are compu
 once per data version and then read from ``cache_dir``. The same torch-fidelity
 helpers give the features the other metrics use and the statistics the bootstrap
 resamples.
+
+Precision/recall is a k-NN metric (N^2 in the real set), so it is computed on the
+reference subsample (`evaluate.reference_max`, see diversity.reference_subsample) by
+torch-fidelity's own `prc_features_to_metric`, in its low-memory mode with blocks of
+PRC_BATCH rows (at most PRC_BATCH x reference_max float32 at once; its default block of
+10,000 would hold 10k x N). FID and KID stay on the whole train split: torch-fidelity
+streams its features into the cached statistics.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from torch_fidelity.metric_fid import (
     fid_featuresdict_to_statistics_cached,
     fid_statistics_to_metric,
 )
+from torch_fidelity.metric_prc import prc_features_to_metric
 from torch_fidelity.utils import (
     create_feature_extractor,
     extract_featuresdict_from_input_id_cached,
@@ -38,6 +46,7 @@ from torch_fidelity.utils import (
 from genforge.evaluation.extractor import Extractor
 
 KID_SUBSETS = 100  # torch-fidelity's default
+PRC_BATCH = 2048  # rows per distance block of precision/recall: 2048 x 10k float32 = 80 MB
 
 
 def fidelity_kwargs(
@@ -73,15 +82,22 @@ def fidelity_kwargs(
 
 
 def fidelity_metrics(kwargs: dict[str, Any]) -> dict[str, float]:
-    """FID, KID (mean and std over subsets), precision and recall of input1 against input2."""
-    m = calculate_metrics(fid=True, kid=True, prc=True, **kwargs)
+    """FID and KID (mean and std over subsets) of input1 against the whole of input2."""
+    m = calculate_metrics(fid=True, kid=True, **kwargs)
     return {
         "fid": float(m[KEY_METRIC_FID]),
         "kid": float(m[KEY_METRIC_KID_MEAN]),
         "kid_std": float(m[KEY_METRIC_KID_STD]),
-        "precision": float(m[KEY_METRIC_PRECISION]),
-        "recall": float(m[KEY_METRIC_RECALL]),
     }
+
+
+def precision_recall(generated: Tensor, real: Tensor) -> dict[str, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019, torch-fidelity's k = 3)
+    of generated against real features (N, D), in blocks of PRC_BATCH rows."""
+    m = prc_features_to_metric(
+        generated, real, prc_batch_size=PRC_BATCH, save_cpu_ram=True, verbose=False
+    )
+    return {"precision": float(m[KEY_METRIC_PRECISION]), "recall": float(m[KEY_METRIC_RECALL])}
 
 
 def fid_only(kwargs: dict[str, Any]) -> float:

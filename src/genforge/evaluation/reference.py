@@ -119,12 +119,12 @@ def floor_copying(judge: Judge, seed: int) -> float | None:
     test_f = judge.test_features
     half = torch.randperm(len(test_f), generator=torch.Generator().manual_seed(seed))
     a, b = test_f[half[: len(half) // 2]], test_f[half[len(half) // 2 :]]
-    return copying_statistic(judge.train_features, a, b, seed)
+    return copying_statistic(judge.train_features, a, b, seed, fit_max=judge.cfg.reference_max)
 
 
 def settings(cfg: EvaluateConfig, n_samples: int, seed: int) -> dict[str, Any]:
     """Everything besides data and extractor that the reference numbers depend on."""
-    keys = ("bootstrap", "kid_subset_size", "nearest_k", "class_min_fraction")
+    keys = ("bootstrap", "kid_subset_size", "nearest_k", "reference_max", "class_min_fraction")
     return {
         "n_samples": n_samples,
         "seed": seed,

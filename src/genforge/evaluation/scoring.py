@@ -5,12 +5,19 @@ the extractor and the cache name of the real statistics); `Judge.score` turns
 uint8 images into the flat metric dict of metrics/<family>.json. Candidates,
 the real-vs-real floor and the baselines all go through it, so their numbers are
 comparable.
+
+Memory and time at scale: the images stay uint8 (60k x 32x32x3 is 184 MB) and go
+through the networks in batches; FID/KID use every train feature, the k-NN metrics
+(precision/recall, density/coverage, the two-sample test, the copying test's cells) a
+seeded subsample of at most `evaluate.reference_max` of them (`reference_index`,
+recorded as `reference_n`). What depends only on the data (the subsample's k-NN radii,
+the test split's distances to the train split) is computed once per Judge.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -22,12 +29,15 @@ from torch import Tensor
 from genforge.config import EvaluateConfig
 from genforge.data.prepare import load_meta, load_prepared
 from genforge.evaluation.cache import cache_name
-from genforge.evaluation.copying import copying_statistic
+from genforge.evaluation.copying import copying_statistic, nearest_distances
 from genforge.evaluation.diversity import (
     class_histogram,
     class_metrics,
     density_coverage,
+    knn_radii,
     label_accuracy,
+    nearest_k_for,
+    reference_subsample,
 )
 from genforge.evaluation.extractor import Extractor, resolve_extractor
 from genforge.evaluation.featurizer import (
@@ -44,6 +54,7 @@ from genforge.evaluation.fidelity import (
     fidelity_kwargs,
     fidelity_metrics,
     input1_features,
+    precision_recall,
 )
 from genforge.evaluation.two_sample import c2st
 
@@ -51,7 +62,8 @@ from genforge.evaluation.two_sample import c2st
 METRIC_KEYS = (
     "fid", "fid_ci_low", "fid_ci_high", "kid", "kid_std", "precision", "recall",
     "density", "coverage", "classes_covered", "num_classes", "class_hist_distance",
-    "label_accuracy", "c2st_accuracy", "c2st_fooled", "copying", "n_samples", "eval_seconds",
+    "label_accuracy", "c2st_accuracy", "c2st_fooled", "copying", "n_samples", "reference_n",
+    "eval_seconds",
 )  # fmt: skip
 
 
@@ -75,6 +87,7 @@ class Judge:
     train: tuple[Tensor, Tensor]  # uint8 (N, C, H, W), int64 (N,)
     test: tuple[Tensor, Tensor]
     cache_dir: Path
+    _radii: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def data_hash(self) -> str:
@@ -134,6 +147,28 @@ class Judge:
         """Features (n, D) of the test split: the held-out set of the data-copying test."""
         return self._split_features("test")
 
+    @cached_property
+    def reference_index(self) -> Tensor:
+        """Train rows of the k-NN metrics' reference: all when there are at most
+        `evaluate.reference_max`, else a subsample seeded by `evaluate.seed` (the same
+        for every candidate)."""
+        return reference_subsample(len(self.train[0]), self.cfg.reference_max, self.cfg.seed)
+
+    @cached_property
+    def reference_features(self) -> Tensor:
+        return self.train_features[self.reference_index]
+
+    @cached_property
+    def test_distances(self) -> Tensor:
+        """Distance of each test feature to its nearest train feature (copying test)."""
+        return nearest_distances(self.test_features, self.train_features)[0]
+
+    def radii(self, k: int) -> np.ndarray:
+        """k-NN radii of the reference features (density/coverage), computed once per k."""
+        if k not in self._radii:
+            self._radii[k] = knn_radii(self.reference_features.numpy(), k)
+        return self._radii[k]
+
     def fid(self, images: Tensor, seed: int) -> float:
         """FID only (the curve callback): real statistics from the cache."""
         self.check_shape(images)
@@ -151,19 +186,26 @@ class Judge:
 
     def _score(self, images: Tensor, requested: Tensor | None, seed: int) -> Scored:
         start = time.perf_counter()
+        cfg = self.cfg
         kwargs = self.kwargs(images, seed)
-        metrics: dict[str, Any] = fidelity_metrics(kwargs)
+        metrics: dict[str, Any] = fidelity_metrics(kwargs)  # FID, KID: the whole train split
         gen_f, real_f, real_stats = features(kwargs)
-        low, high = bootstrap_fid(metrics["fid"], gen_f, real_stats, self.cfg.bootstrap, seed)
+        low, high = bootstrap_fid(metrics["fid"], gen_f, real_stats, cfg.bootstrap, seed)
         metrics.update(fid_ci_low=low, fid_ci_high=high)
-        metrics.update(density_coverage(real_f, gen_f, self.cfg.nearest_k))
+        ref_f = self.reference_features  # the k-NN metrics: at most reference_max points
+        metrics.update(precision_recall(gen_f, ref_f))
+        k = nearest_k_for(cfg.nearest_k, len(ref_f), len(gen_f))
+        metrics.update(density_coverage(ref_f, gen_f, k, self.radii(k)))
         predicted = self.classifier.predict(images)
-        metrics.update(class_metrics(predicted, self.predicted_hist, self.cfg.class_min_fraction))
+        metrics.update(class_metrics(predicted, self.predicted_hist, cfg.class_min_fraction))
         metrics["label_accuracy"] = label_accuracy(predicted, requested)
-        two_sample, p_real = c2st(real_f, gen_f, seed, self.cfg.c2st_hidden, self.cfg.c2st_max_iter)
+        two_sample, p_real = c2st(ref_f, gen_f, seed, cfg.c2st_hidden, cfg.c2st_max_iter)
         metrics.update(two_sample)
-        metrics["copying"] = copying_statistic(real_f, self.test_features, gen_f, seed)
-        metrics.update(n_samples=len(images), eval_seconds=time.perf_counter() - start)
+        metrics["copying"] = copying_statistic(
+            real_f, self.test_features, gen_f, seed, None, cfg.reference_max, self.test_distances
+        )
+        metrics.update(n_samples=len(images), reference_n=len(ref_f))
+        metrics["eval_seconds"] = time.perf_counter() - start
         return Scored({k: metrics[k] for k in METRIC_KEYS}, p_real, gen_f)
 
     def check_shape(self, images: Tensor) -> None:
