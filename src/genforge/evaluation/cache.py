@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from genforge.evaluation.extractor import Extractor
 
 # Bump when the meaning of a cached value changes (a metric's definition, the sampling
@@ -67,6 +69,28 @@ def write_json(cache_dir: Path, name: str, value: Any) -> Path:
     tmp = cache_dir / f".{name}.tmp-{os.getpid()}"
     try:
         tmp.write_text(json.dumps(value, indent=2) + "\n")  # keeps the metric order
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_array(cache_dir: Path, name: str) -> np.ndarray | None:
+    """The cached array (``<name>.npy``, no pickles), or None if absent or unreadable."""
+    try:
+        return np.load(Path(cache_dir) / f"{name}.npy", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+
+
+def write_array(cache_dir: Path, name: str, value: np.ndarray) -> Path:
+    """Store `value` atomically as ``<name>.npy``; return its path."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"{name}.npy"
+    tmp = cache_dir / f".{name}.tmp-{os.getpid()}.npy"
+    try:
+        np.save(tmp, value, allow_pickle=False)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from genforge.config import EvaluateConfig
 from genforge.data.prepare import load_meta, load_prepared
-from genforge.evaluation.cache import cache_name
+from genforge.evaluation.cache import cache_name, read_array, write_array
 from genforge.evaluation.copying import copying_statistic, nearest_distances
 from genforge.evaluation.diversity import (
     class_histogram,
@@ -160,8 +160,20 @@ class Judge:
 
     @cached_property
     def test_distances(self) -> Tensor:
-        """Distance of each test feature to its nearest train feature (copying test)."""
-        return nearest_distances(self.test_features, self.train_features)[0]
+        """Distance of each test feature to its nearest train feature (copying test).
+
+        n_test x N_train distances depend only on the data and the extractor, so they
+        are cached on disk next to the features: evaluate reads what featurize computed.
+        """
+        n = (len(self.train[0]), len(self.test[0]))
+        name = cache_name("test-distances", self.data_hash, self.extractor, n=list(n))
+        cached = read_array(self.cache_dir, name)
+        if cached is not None and cached.shape == (n[1],):
+            return torch.from_numpy(cached)
+        with one_thread():
+            d = nearest_distances(self.test_features, self.train_features)[0]
+        write_array(self.cache_dir, name, d.numpy())
+        return d
 
     def radii(self, k: int) -> np.ndarray:
         """k-NN radii of the reference features (density/coverage), computed once per k."""
