@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import yaml
 
 from genforge.config import load_params
+from genforge.models.registry import MODELS_DIR, family_names, family_sources, genforge_imports
 
 REPO = Path(__file__).parents[1]
-
-
-def genforge_imports(path: Path, seen: set[Path] | None = None) -> set[Path]:
-    """The genforge source files `path` imports, transitively (config.py and errors.py aside)."""
-    seen = seen if seen is not None else set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("genforge."):
-            mod = REPO / "src" / Path(*node.module.split("."))
-            target = (
-                mod.with_suffix(".py") if mod.with_suffix(".py").is_file() else mod / "__init__.py"
-            )
-            if target not in seen and target.name not in ("config.py", "errors.py"):
-                seen.add(target)
-                genforge_imports(target, seen)
-    return seen
 
 
 def covered(path: Path, deps: list[str]) -> bool:
@@ -32,18 +17,42 @@ def covered(path: Path, deps: list[str]) -> bool:
     return any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in deps)
 
 
+def train_deps(family: str) -> list[str]:
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["train"]
+    assert stage["foreach"] == "${models.families}"
+    return [d.replace("${item}", family) for d in stage["do"]["deps"]]
+
+
 def test_train_stage_deps_cover_each_family_module():
     params = load_params(REPO / "params.yaml")
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["train"]
-    assert stage["foreach"] == "${models.families}"
     for family in params.models.families:
-        deps = [d.replace("${item}", family) for d in stage["do"]["deps"]]
-        module = REPO / "src/genforge/models" / f"{family}.py"
-        for path in {module} | genforge_imports(module):
+        deps = train_deps(family)
+        for path in family_sources(family):
             assert covered(path, deps), f"train@{family} does not depend on {path}"
         assert f"models.{family}" in [p.replace("${item}", family) for p in stage["do"]["params"]]
-        others = set(params.models.families) - {family}
-        assert not any(d.endswith(f"/{o}.py") for o in others for d in deps)
+
+
+def test_a_family_stage_depends_on_no_other_family():
+    """Adding or editing one family's package leaves every other train@ stage fresh."""
+    for family in family_names():
+        deps = train_deps(family)
+        for other in set(family_names()) - {family}:
+            for path in (MODELS_DIR / other).rglob("*.py"):
+                assert not covered(path, deps), f"train@{family} depends on {path}"
+
+
+def test_family_sources_follow_the_imports():
+    src = MODELS_DIR.parent
+    diffusion = {p.relative_to(src).as_posix() for p in family_sources("diffusion")}
+    assert {
+        "models/diffusion/unet.py",
+        "models/diffusion/schedule.py",
+        "models/nets.py",
+    } <= diffusion
+    assert not any(p.startswith(("models/gan/", "models/vae/")) for p in diffusion)
+    pixelcnn = genforge_imports(MODELS_DIR / "pixelcnn" / "__init__.py")
+    assert MODELS_DIR / "nets.py" not in pixelcnn
 
 
 def test_prepare_stage_reads_only_its_own_sections():

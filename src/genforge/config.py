@@ -13,23 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, create_model, model_validator
 
-FAMILIES = ("gan", "vae", "diffusion", "pixelcnn", "vaegan")
+from genforge.models.base import FamilyConfig
+from genforge.models.registry import config_class, family_names
+from genforge.sections import Fraction, NonNegInt, PosFloat, PosInt, Section
+
+FAMILIES = family_names()  # every package under models/ (models/registry.py)
 SOURCES = ("digits", "shapes", "folder", "mnist-idx", "npz")
-Family = Literal["gan", "vae", "diffusion", "pixelcnn", "vaegan"]
-Augment = Literal["color", "translation", "cutout"]  # models/augment.py
-
-PosInt = Annotated[int, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
-PosFloat = Annotated[float, Field(gt=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
-
-
-class Section(BaseModel):
-    """Base of every params section: strict types, immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+Family = Literal[FAMILIES]  # type: ignore[valid-type]  # a name models.families may hold
 
 
 # --------------------------------------------------------------------------- data
@@ -96,97 +88,12 @@ class FeaturizerConfig(Section):
 
 
 # ------------------------------------------------------------------------- models
-class FamilyConfig(Section):
-    """Fields every family has; each family adds its own architecture knobs."""
-
-    conditional: bool = False
-    steps: PosInt = 2000
-    batch_size: PosInt = 64
-    lr: PosFloat = 2e-4
-    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 0 over `steps`
-
-
-class GanConfig(FamilyConfig):
-    z_dim: PosInt = 64
-    base_channels: PosInt = 64
-    loss: Literal["non_saturating", "hinge"] = "hinge"
-    spectral_norm: bool = True
-    beta1: Fraction = 0.0
-    beta2: Fraction = 0.9
-    d_steps: PosInt = 1
-    augment: list[Augment] = []  # DiffAugment on D's inputs (Zhao et al. 2020); [] = off
-
-
-class VaeConfig(FamilyConfig):
-    z_dim: PosInt = 16
-    base_channels: PosInt = 32
-    beta: PosFloat = 1.0
-
-
-class DiffusionConfig(FamilyConfig):
-    base_channels: PosInt = 32
-    channel_mults: list[PosInt] = Field(default=[1, 2, 2], min_length=1, max_length=5)
-    num_res_blocks: PosInt = 1
-    attention: bool = True  # self-attention at the lowest resolution
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    timesteps: Annotated[int, Field(ge=10)] = 1000
-    schedule: Literal["linear", "cosine"] = "cosine"
-    sampler: Literal["ddim", "ancestral"] = "ddim"
-    sample_steps: PosInt = 50
-    eta: Fraction = 0.0  # DDIM stochasticity; "ancestral" always uses 1
-    guidance_scale: Annotated[float, Field(ge=0)] = 0.0
-    cond_drop_prob: Fraction = 0.1
+class _ModelsBase(Section):
+    """`families` (which to train) plus one section per registered family, each declared
+    beside its model in models/<family>/ (models/registry.py finds them)."""
 
     @model_validator(mode="after")
-    def _steps_fit(self) -> DiffusionConfig:
-        if self.sample_steps > self.timesteps:
-            raise ValueError(
-                f"models.diffusion.sample_steps ({self.sample_steps}) must be <= "
-                f"models.diffusion.timesteps ({self.timesteps})"
-            )
-        if self.guidance_scale > 0 and not (self.conditional and self.cond_drop_prob > 0):
-            raise ValueError(
-                f"models.diffusion.guidance_scale ({self.guidance_scale}) > 0 needs conditional: true and "
-                f"cond_drop_prob > 0 (got {self.conditional}, {self.cond_drop_prob})"
-            )
-        return self
-
-
-class PixelCnnConfig(FamilyConfig):
-    levels: Annotated[int, Field(ge=2, le=256)] = 16
-    hidden: PosInt = 64
-    layers: PosInt = 8
-    first_kernel: PosInt = 7  # odd; the first (centre-masked) layer
-    kernel: PosInt = 3  # odd; the other gated layers
-
-    @model_validator(mode="after")
-    def _odd_kernels(self) -> PixelCnnConfig:
-        for key in ("first_kernel", "kernel"):
-            if getattr(self, key) % 2 == 0:
-                raise ValueError(f"models.pixelcnn.{key} must be odd, got {getattr(self, key)}")
-        return self
-
-
-class VaeGanConfig(FamilyConfig):
-    z_dim: PosInt = 32
-    base_channels: PosInt = 32
-    beta: PosFloat = 1.0  # weight of the KL (prior) term for the encoder
-    gamma: PosFloat = 1.0  # weight of the feature-reconstruction term for the decoder
-    spectral_norm: bool = True  # on the discriminator
-    beta1: Fraction = 0.5  # Adam beta1 of all three optimizers
-    augment: list[Augment] = []  # DiffAugment on D's inputs (Zhao et al. 2020); [] = off
-
-
-class ModelsConfig(Section):
-    families: list[Family] = Field(default=list(FAMILIES), min_length=1)
-    gan: GanConfig = GanConfig()
-    vae: VaeConfig = VaeConfig()
-    diffusion: DiffusionConfig = DiffusionConfig()
-    pixelcnn: PixelCnnConfig = PixelCnnConfig()
-    vaegan: VaeGanConfig = VaeGanConfig()
-
-    @model_validator(mode="after")
-    def _unique(self) -> ModelsConfig:
+    def _unique(self) -> _ModelsBase:
         if len(set(self.families)) != len(self.families):
             raise ValueError(f"models.families has duplicates: {self.families}")
         return self
@@ -195,6 +102,21 @@ class ModelsConfig(Section):
         if name not in FAMILIES:
             raise KeyError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}")
         return getattr(self, name)
+
+
+def _models_config() -> type[_ModelsBase]:
+    """ModelsConfig with a field per registered family (its config class, defaults)."""
+    sections = {name: (config_class(name), config_class(name)()) for name in FAMILIES}
+    return create_model(
+        "ModelsConfig",
+        __base__=_ModelsBase,
+        __module__=__name__,
+        families=(list[Family], Field(default=list(FAMILIES), min_length=1)),
+        **sections,
+    )
+
+
+ModelsConfig = _models_config()
 
 
 # -------------------------------------------------------------------------- train

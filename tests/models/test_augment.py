@@ -9,9 +9,10 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from genforge.config import GanConfig, VaeGanConfig
 from genforge.models import Optimizers, build
 from genforge.models.augment import POLICIES, check_policy, cutout, diff_augment, translation
+from genforge.models.gan import GanConfig
+from genforge.models.vaegan import VaeGanConfig
 
 FULL = list(POLICIES)
 

@@ -7,12 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genforge.config import DiffusionConfig, PixelCnnConfig
 from genforge.models import build
-from genforge.models.likelihood import discretized_logistic_nll
+from genforge.models.diffusion import DiffusionConfig
+from genforge.models.diffusion.schedule import GaussianDiffusion, make_betas, sampling_timesteps
 from genforge.models.nets import ConvGenerator, Discriminator, down_levels
-from genforge.models.pixelcnn import MaskedConv2d, horizontal_mask, vertical_mask
-from genforge.models.schedule import GaussianDiffusion, make_betas, sampling_timesteps
+from genforge.models.pixelcnn import MaskedConv2d, PixelCnnConfig, horizontal_mask, vertical_mask
+from genforge.models.vae.likelihood import discretized_logistic_nll
 
 
 # ------------------------------------------------------------------ PixelCNN

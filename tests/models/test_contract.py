@@ -13,36 +13,21 @@ import pytest
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from genforge.config import DiffusionConfig, GanConfig, PixelCnnConfig, VaeConfig, VaeGanConfig
 from genforge.models import REGISTRY, GenerativeModel, Optimizers, build
 
 SHAPE = (1, 8, 8)
 SHAPES = [SHAPE, (3, 32, 32), (3, 64, 64)]
 CLASSES = 3
+FAMILIES = sorted(REGISTRY)  # every package under models/: a new family is covered here
 
-# Tiny, fast configs; learning rates are high so the conditional test learns in few steps.
-TINY = {
-    "gan": GanConfig(z_dim=8, base_channels=8, lr=2e-3, beta1=0.5),
-    "vae": VaeConfig(z_dim=4, base_channels=8, lr=1e-2),
-    "diffusion": DiffusionConfig(
-        base_channels=16,
-        channel_mults=[1, 2],
-        timesteps=50,
-        sampler="ancestral",
-        sample_steps=10,
-        lr=3e-3,
-    ),
-    "pixelcnn": PixelCnnConfig(hidden=8, layers=2, levels=4, first_kernel=3, lr=1e-2),
-    "vaegan": VaeGanConfig(z_dim=4, base_channels=8, lr=2e-3),
-}
-# Updates that make the conditional test pass for every seed tried (6 seeds, margin >= 79).
-COND_STEPS = {"gan": 200, "vae": 150, "diffusion": 150, "pixelcnn": 100, "vaegan": 300}
-LIKELIHOOD = {"vae", "pixelcnn"}
-FAMILIES = sorted(REGISTRY)
+
+def has_likelihood(model: GenerativeModel) -> bool:
+    return type(model).bits_per_dim is not GenerativeModel.bits_per_dim
 
 
 def make(family: str, conditional: bool = True, shape=SHAPE, classes=CLASSES, **over):
-    cfg = TINY[family].model_copy(update={"conditional": conditional, **over})
+    cls = REGISTRY[family]  # its tiny, fast settings come from the family itself
+    cfg = cls.config_class(**{**cls.tiny, "conditional": conditional, **over})
     return build(family, cfg, shape, classes)
 
 
@@ -74,9 +59,13 @@ def trained(request) -> GenerativeModel:
 
 
 def test_every_config_family_is_registered():
-    assert set(FAMILIES) == set(TINY)
+    from genforge.config import FAMILIES as CONFIGURED
+    from genforge.config import ModelsConfig
+
+    assert set(FAMILIES) == set(CONFIGURED)
     for name, cls in REGISTRY.items():
         assert cls.family == name
+        assert type(ModelsConfig().family(name)) is cls.config_class
 
 
 def test_sample_shape_dtype_range_and_mode(trained):
@@ -137,7 +126,7 @@ def test_labels_out_of_range_raise(trained):
 def test_bits_per_dim(trained):
     x, y = batch(shape=trained.image_shape)
     bpd = trained.bits_per_dim(x, y)
-    if trained.family in LIKELIHOOD:
+    if has_likelihood(trained):
         assert isinstance(bpd, float) and math.isfinite(bpd) and bpd > 0
         assert bpd == trained.bits_per_dim(x, y), "bits_per_dim must be deterministic"
     else:
@@ -191,7 +180,7 @@ def test_conditional_samples_honour_their_labels(family):
     spread = 0.3 * (torch.rand(n, 1, 1, 1) - 0.5) + 0.05 * torch.randn(n, *SHAPE)
     x = (level + spread).clamp(-1, 1)  # (n, C, H, W)
     model = make(family, conditional=True, classes=2)
-    train(model, x, y, steps=COND_STEPS[family])
+    train(model, x, y, steps=REGISTRY[family].contract_steps)
     labels = torch.tensor([0, 1] * 8)
     s = model.sample(16, labels=labels, generator=torch.Generator().manual_seed(0)).float()
     dark, bright = s[labels == 0].mean(), s[labels == 1].mean()

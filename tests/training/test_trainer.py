@@ -179,6 +179,6 @@ def test_changed_code_does_not_resume_a_finished_checkpoint(prepared_dir, tmp_pa
 
     family = FAMILIES[0]
     train_family(tiny_params([family]), family, prepared_dir, tmp_path, progress=False)
-    monkeypatch.setattr(run, "code_hash", lambda: "other code")
+    monkeypatch.setattr(run, "code_hash", lambda family: "other code")
     summary = train_family(tiny_params([family]), family, prepared_dir, tmp_path, progress=False)
     assert summary["resumed_from"] == 0

@@ -1,31 +1,22 @@
-"""Model families, one file each, registered in a plain dict.
+"""Model families, one package each under models/, found by `registry.py`.
 
-A new family is one module subclassing `GenerativeModel` plus one line here.
+A new family is one package `models/<name>/` (its params section and its
+`GenerativeModel` subclass) plus its section in params.yaml; nothing here changes.
+Importing this package imports no family: `build` and `REGISTRY` import one by name.
 """
 
 from __future__ import annotations
 
-from genforge.models.base import GenerativeModel, Optimizers
-from genforge.models.diffusion import Diffusion
-from genforge.models.gan import Gan
-from genforge.models.pixelcnn import PixelCnn
-from genforge.models.vae import Vae
-from genforge.models.vaegan import VaeGan
+from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers
+from genforge.models.registry import REGISTRY, build, config_class, family_names, model_class
 
-REGISTRY: dict[str, type[GenerativeModel]] = {
-    "gan": Gan,
-    "vae": Vae,
-    "diffusion": Diffusion,
-    "pixelcnn": PixelCnn,
-    "vaegan": VaeGan,
-}
-
-
-def build(family: str, cfg, image_shape: tuple[int, int, int], num_classes: int) -> GenerativeModel:
-    """Instantiate `family` from its params section; unknown names raise a clear KeyError."""
-    if family not in REGISTRY:
-        raise KeyError(f"unknown family {family!r}; registered: {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[family](cfg, image_shape, num_classes)
-
-
-__all__ = ["REGISTRY", "GenerativeModel", "Optimizers", "build"]
+__all__ = [
+    "REGISTRY",
+    "FamilyConfig",
+    "GenerativeModel",
+    "Optimizers",
+    "build",
+    "config_class",
+    "family_names",
+    "model_class",
+]

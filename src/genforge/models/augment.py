@@ -22,11 +22,13 @@ Each image draws its own parameters from the global torch RNG (the trainer seeds
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 POLICIES = ("color", "translation", "cutout")
+Augment = Literal["color", "translation", "cutout"]  # a params entry naming one of POLICIES
 
 
 def _uniform(x: Tensor) -> Tensor:

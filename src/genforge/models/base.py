@@ -10,12 +10,22 @@ clipping, gradient sync across DDP ranks, EMA, checkpoints — and passes an
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
-from genforge.config import FamilyConfig
+from genforge.sections import PosFloat, PosInt, Section
+
+
+class FamilyConfig(Section):
+    """Fields every family's params section has; each family adds its own knobs."""
+
+    conditional: bool = False
+    steps: PosInt = 2000
+    batch_size: PosInt = 64
+    lr: PosFloat = 2e-4
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 0 over `steps`
 
 
 class Optimizers:
@@ -79,7 +89,13 @@ class GenerativeModel(nn.Module, ABC):
     the same seed gives the same images on any device.
     """
 
-    family: ClassVar[str]
+    family: ClassVar[str]  # the family's name: its package models/<family>/ and params key
+    config_class: ClassVar[type[FamilyConfig]]  # its params section, models.<family>
+    # The family contract test (tests/models/test_contract.py) runs every registered
+    # family from these: tiny, fast settings (high learning rates so the conditional
+    # check learns in few steps) and the updates that check needs.
+    tiny: ClassVar[dict]
+    contract_steps: ClassVar[int]
 
     def __init__(self, cfg: FamilyConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__()

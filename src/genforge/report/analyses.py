@@ -117,7 +117,7 @@ def repaint(
     region comes from the model's ancestral step; each step is resampled RESAMPLE times
     by re-noising x_{t-1} back to x_t (eq. 9, on the strided timesteps here).
     """
-    from genforge.models.schedule import sampling_timesteps
+    from genforge.models.diffusion.schedule import sampling_timesteps
 
     diff, dev = model.diffusion, model.device
     x0, mask = x0.to(dev), mask.to(dev)

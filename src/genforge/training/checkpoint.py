@@ -58,13 +58,12 @@ def load_model(path: Path, map_location: str | torch.device = "cpu", ema: bool =
 
     Returns the model in eval mode with EMA weights (or raw weights if `ema=False`).
     """
-    from genforge.config import ModelsConfig
-    from genforge.models import build
+    from genforge.models import build, config_class
 
     state = load_checkpoint(path, map_location)
     args = state["model_args"]
     family = state["family"]
-    cfg = type(ModelsConfig().family(family)).model_validate(args["cfg"])
+    cfg = config_class(family).model_validate(args["cfg"])
     model = build(family, cfg, tuple(args["image_shape"]), args["num_classes"])
     weights = state["ema"] if ema else state["model"]
     model.load_state_dict(weights)

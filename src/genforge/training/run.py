@@ -19,6 +19,7 @@ from genforge.config import Params
 from genforge.data.prepare import load_meta, load_prepared
 from genforge.images import grid_image
 from genforge.models import build
+from genforge.models.registry import family_sources
 from genforge.training.checkpoint import EmaSnapshots
 from genforge.training.distributed import DistInfo, init_from_env
 from genforge.training.lock import family_lock
@@ -28,12 +29,13 @@ SUMMARY = "train_summary.json"
 GRID = "samples.png"
 
 
-def code_hash() -> str:
-    """sha256 of the model and trainer sources: a checkpoint from other code never resumes."""
+def code_hash(family: str) -> str:
+    """sha256 of the family's sources and the trainer's: a checkpoint from other code never
+    resumes, and another family's code (models/registry.family_sources) is not in it."""
     root = Path(__file__).parents[1]  # src/genforge
     h = hashlib.sha256()
-    for path in sorted([*root.glob("models/*.py"), *root.glob("training/*.py")]):
-        h.update(path.name.encode())
+    for path in sorted({*family_sources(family), *root.glob("training/*.py")}):
+        h.update(path.relative_to(root).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 
@@ -49,7 +51,7 @@ def fingerprint(params: Params, family: str, data_hash: str) -> str:
             "family": params.models.family(family).model_dump(),
             "train": params.train.model_dump(),
             "data": data_hash,
-            "code": code_hash(),
+            "code": code_hash(family),
         },
         sort_keys=True,
     )

@@ -8,15 +8,28 @@ DiffAugment-ed reals and fakes, in both updates (Zhao et al. 2020, eq. 3-4).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genforge.config import GanConfig
-from genforge.models.augment import check_policy, diff_augment
-from genforge.models.base import GenerativeModel, Optimizers, to_uint8
+from genforge.models.augment import Augment, check_policy, diff_augment
+from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, to_uint8
 from genforge.models.common import check_labels, sampling
 from genforge.models.nets import ConvGenerator, Discriminator
+from genforge.sections import Fraction, PosInt
+
+
+class GanConfig(FamilyConfig):
+    z_dim: PosInt = 64
+    base_channels: PosInt = 64
+    loss: Literal["non_saturating", "hinge"] = "hinge"
+    spectral_norm: bool = True
+    beta1: Fraction = 0.0
+    beta2: Fraction = 0.9
+    d_steps: PosInt = 1
+    augment: list[Augment] = []  # DiffAugment on D's inputs (Zhao et al. 2020); [] = off
 
 
 def discriminator_loss(kind: str, real: Tensor, fake: Tensor) -> Tensor:
@@ -44,6 +57,9 @@ class Gan(GenerativeModel):
     """Generator G(z, y) and discriminator D(x, y); optimizers "d" and "g"."""
 
     family = "gan"
+    config_class = GanConfig
+    tiny = dict(z_dim=8, base_channels=8, lr=2e-3, beta1=0.5)
+    contract_steps = 200
 
     def __init__(self, cfg: GanConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__(cfg, image_shape, num_classes)

@@ -8,22 +8,64 @@ module wires them into the family interface.
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import torch
+from pydantic import Field, model_validator
 from torch import Tensor
 
-from genforge.config import DiffusionConfig
-from genforge.models.base import GenerativeModel, Optimizers, to_uint8
+from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, to_uint8
 from genforge.models.common import check_labels, sampling
-from genforge.models.schedule import GaussianDiffusion
-from genforge.models.unet import UNet
+from genforge.models.diffusion.schedule import GaussianDiffusion
+from genforge.models.diffusion.unet import UNet
+from genforge.sections import Fraction, PosInt
 
 SAMPLERS = ("ddim", "ancestral")
+
+
+class DiffusionConfig(FamilyConfig):
+    base_channels: PosInt = 32
+    channel_mults: list[PosInt] = Field(default=[1, 2, 2], min_length=1, max_length=5)
+    num_res_blocks: PosInt = 1
+    attention: bool = True  # self-attention at the lowest resolution
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    timesteps: Annotated[int, Field(ge=10)] = 1000
+    schedule: Literal["linear", "cosine"] = "cosine"
+    sampler: Literal["ddim", "ancestral"] = "ddim"
+    sample_steps: PosInt = 50
+    eta: Fraction = 0.0  # DDIM stochasticity; "ancestral" always uses 1
+    guidance_scale: Annotated[float, Field(ge=0)] = 0.0
+    cond_drop_prob: Fraction = 0.1
+
+    @model_validator(mode="after")
+    def _steps_fit(self) -> DiffusionConfig:
+        if self.sample_steps > self.timesteps:
+            raise ValueError(
+                f"models.diffusion.sample_steps ({self.sample_steps}) must be <= "
+                f"models.diffusion.timesteps ({self.timesteps})"
+            )
+        if self.guidance_scale > 0 and not (self.conditional and self.cond_drop_prob > 0):
+            raise ValueError(
+                f"models.diffusion.guidance_scale ({self.guidance_scale}) > 0 needs conditional: true and "
+                f"cond_drop_prob > 0 (got {self.conditional}, {self.cond_drop_prob})"
+            )
+        return self
 
 
 class Diffusion(GenerativeModel):
     """U-Net eps_theta plus a Gaussian diffusion; one optimizer "unet"."""
 
     family = "diffusion"
+    config_class = DiffusionConfig
+    tiny = dict(
+        base_channels=16,
+        channel_mults=[1, 2],
+        timesteps=50,
+        sampler="ancestral",
+        sample_steps=10,
+        lr=3e-3,
+    )
+    contract_steps = 150
 
     def __init__(self, cfg: DiffusionConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__(cfg, image_shape, num_classes)

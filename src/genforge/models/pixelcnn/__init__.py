@@ -24,14 +24,31 @@ px what it is at 16 px (benchmarks/train_speed.py).
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from genforge.config import PixelCnnConfig
-from genforge.models.base import GenerativeModel, Optimizers, to_uint8
+from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, to_uint8
 from genforge.models.common import check_labels, sampling
+from genforge.sections import PosInt
+
+
+class PixelCnnConfig(FamilyConfig):
+    levels: Annotated[int, Field(ge=2, le=256)] = 16
+    hidden: PosInt = 64
+    layers: PosInt = 8
+    first_kernel: PosInt = 7  # odd; the first (centre-masked) layer
+    kernel: PosInt = 3  # odd; the other gated layers
+
+    @model_validator(mode="after")
+    def _odd_kernels(self) -> PixelCnnConfig:
+        for key in ("first_kernel", "kernel"):
+            if getattr(self, key) % 2 == 0:
+                raise ValueError(f"models.pixelcnn.{key} must be odd, got {getattr(self, key)}")
+        return self
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -122,6 +139,9 @@ class PixelCnn(GenerativeModel):
     """Gated PixelCNN with a categorical over `levels` per subpixel; optimizer "pixelcnn"."""
 
     family = "pixelcnn"
+    config_class = PixelCnnConfig
+    tiny = dict(hidden=8, layers=2, levels=4, first_kernel=3, lr=1e-2)
+    contract_steps = 100
 
     def __init__(self, cfg: PixelCnnConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__(cfg, image_shape, num_classes)

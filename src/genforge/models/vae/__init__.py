@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from genforge.config import VaeConfig
-from genforge.models.base import GenerativeModel, Optimizers, to_uint8
+from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, to_uint8
 from genforge.models.common import check_labels, gaussian_kl, sampling
-from genforge.models.likelihood import discretized_logistic_nll, to_bits_per_dim
 from genforge.models.nets import ConvGenerator, GaussianEncoder
+from genforge.models.vae.likelihood import discretized_logistic_nll, to_bits_per_dim
+from genforge.sections import PosFloat, PosInt
 
 MIN_LOG_SCALE = -7.0  # keeps the logistic from collapsing onto one bin (PixelCNN++ code)
 # Initial log-scale: about 6 bins wide. A scale of 1 (bias 0) is flat over [-1, 1], which
@@ -23,10 +23,19 @@ MIN_LOG_SCALE = -7.0  # keeps the logistic from collapsing onto one bin (PixelCN
 INIT_LOG_SCALE = -3.0
 
 
+class VaeConfig(FamilyConfig):
+    z_dim: PosInt = 16
+    base_channels: PosInt = 32
+    beta: PosFloat = 1.0
+
+
 class Vae(GenerativeModel):
     """Encoder q(z | x, y), decoder p(x | z, y) = discretized logistic; optimizer "vae"."""
 
     family = "vae"
+    config_class = VaeConfig
+    tiny = dict(z_dim=4, base_channels=8, lr=1e-2)
+    contract_steps = 150
 
     def __init__(self, cfg: VaeConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__(cfg, image_shape, num_classes)

@@ -24,11 +24,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genforge.config import VaeGanConfig
-from genforge.models.augment import check_policy, diff_augment
-from genforge.models.base import GenerativeModel, Optimizers, to_uint8
+from genforge.models.augment import Augment, check_policy, diff_augment
+from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, to_uint8
 from genforge.models.common import check_labels, gaussian_kl, reparameterize, sampling
 from genforge.models.nets import ConvGenerator, Discriminator, GaussianEncoder
+from genforge.sections import Fraction, PosFloat, PosInt
+
+
+class VaeGanConfig(FamilyConfig):
+    z_dim: PosInt = 32
+    base_channels: PosInt = 32
+    beta: PosFloat = 1.0  # weight of the KL (prior) term for the encoder
+    gamma: PosFloat = 1.0  # weight of the feature-reconstruction term for the decoder
+    spectral_norm: bool = True  # on the discriminator
+    beta1: Fraction = 0.5  # Adam beta1 of all three optimizers
+    augment: list[Augment] = []  # DiffAugment on D's inputs (Zhao et al. 2020); [] = off
 
 
 def feature_nll(fake: Tensor, real: Tensor) -> Tensor:
@@ -40,6 +50,9 @@ class VaeGan(GenerativeModel):
     """Encoder, decoder (= generator), discriminator; optimizers "enc", "dec", "d"."""
 
     family = "vaegan"
+    config_class = VaeGanConfig
+    tiny = dict(z_dim=4, base_channels=8, lr=2e-3)
+    contract_steps = 300
 
     def __init__(self, cfg: VaeGanConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__(cfg, image_shape, num_classes)
