@@ -142,8 +142,13 @@ class EvaluateConfig(Section):
     n_samples: Annotated[int, Field(ge=10)] = 1000
     batch_size: PosInt = 250
     seed: NonNegInt = 1234
-    feature_extractor: Literal["domain", "inception"] = "domain"
-    inception_weights: str | None = None
+    # domain: the featurizer stage's own network; the others are pretrained networks read
+    # from the local file `extractor_weights` (never downloaded): torch-fidelity's
+    # Inception-v3 state dict, or an OpenAI CLIP TorchScript file
+    feature_extractor: Literal[
+        "domain", "inception", "clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14", "clip-rn50"
+    ] = "domain"
+    extractor_weights: str | None = None
     bootstrap: NonNegInt = 200
     cache_dir: str = ".genforge-cache"  # reference statistics, keyed by data/extractor/settings
     kid_subset_size: Annotated[int, Field(ge=2)] = 1000  # clipped to the smaller set
@@ -157,11 +162,12 @@ class EvaluateConfig(Section):
     curve_samples: Annotated[int, Field(ge=10)] = 200  # samples per FID-vs-step point
 
     @model_validator(mode="after")
-    def _inception_needs_weights(self) -> EvaluateConfig:
-        if self.feature_extractor == "inception" and not self.inception_weights:
+    def _pretrained_needs_weights(self) -> EvaluateConfig:
+        if self.feature_extractor != "domain" and not self.extractor_weights:
             raise ValueError(
-                "evaluate.inception_weights (a local file) is required when "
-                "evaluate.feature_extractor is 'inception': no weights are downloaded"
+                "evaluate.extractor_weights (a local file) is required when "
+                f"evaluate.feature_extractor is {self.feature_extractor!r}: no weights are "
+                "downloaded"
             )
         return self
 

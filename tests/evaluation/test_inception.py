@@ -1,11 +1,13 @@
 """Standard Inception features from a local weights file (random weights written by the test).
 
 Nothing is downloaded: torch-fidelity's `inception-v3-compat` is built from
-``evaluate.inception_weights`` via `feature_extractor_weights_path`, and the cache
+``evaluate.extractor_weights`` via `feature_extractor_weights_path`, and the cache
 key carries that file's hash.
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
@@ -19,7 +21,7 @@ from tests.conftest import tiny_params
 from tests.evaluation.conftest import build_tree
 
 
-def random_inception_weights(path, monkeypatch) -> None:
+def random_extractor_weights(path, monkeypatch) -> None:
     """A state dict of torch-fidelity's InceptionV3 at its random initialisation."""
     empty = path.with_suffix(".empty")
     torch.save({}, empty)
@@ -35,7 +37,7 @@ def random_inception_weights(path, monkeypatch) -> None:
 def test_inception_path_scores_with_local_weights(tmp_path, monkeypatch):
     torch.manual_seed(0)
     weights = tmp_path / "inception.pth"
-    random_inception_weights(weights, monkeypatch)
+    random_extractor_weights(weights, monkeypatch)
     # the smallest dataset with a test split: 4 shapes classes x 2 images (4 train), 8x8 RGB
     params = tiny_params(
         ["vae"],
@@ -56,7 +58,7 @@ def test_inception_path_scores_with_local_weights(tmp_path, monkeypatch):
         },
         evaluate={
             "feature_extractor": "inception",
-            "inception_weights": str(weights),
+            "extractor_weights": str(weights),
             "n_samples": 10,
             "bootstrap": 5,
             "c2st_max_iter": 20,
@@ -80,9 +82,61 @@ def test_inception_without_a_local_file_is_a_clear_error(tmp_path):
         {
             "evaluate": {
                 "feature_extractor": "inception",
-                "inception_weights": str(tmp_path / "nope.pth"),
+                "extractor_weights": str(tmp_path / "nope.pth"),
             }
         }
     ).evaluate
-    with pytest.raises(FeaturizerError, match="evaluate.inception_weights: .* is not a file"):
+    with pytest.raises(FeaturizerError, match="evaluate.extractor_weights: .* is not a file"):
         resolve_extractor(cfg, tmp_path)
+
+
+def random_clip_file(path) -> None:
+    """A TorchScript file shaped like OpenAI's CLIP releases (a small random ViT)."""
+    from torch_fidelity.feature_extractor_clip import CLIPVisual
+
+    class Released(torch.nn.Module):  # the keys torch-fidelity's build_model reads
+        def __init__(self):
+            super().__init__()
+            self.visual = CLIPVisual(16, 32, 1, 64, 16).visual
+            self.text_projection = torch.nn.Parameter(torch.zeros(8, 16))
+
+        def forward(self, x):
+            return self.visual(x)
+
+    torch.jit.save(torch.jit.trace(Released().eval(), torch.zeros(1, 3, 32, 32)), str(path))
+
+
+@pytest.mark.slow
+def test_clip_features_from_a_local_file_calibrate_and_score(tmp_path):
+    """CLIP from a local file (never downloaded): the featurizer stage calibrates with it,
+    the cache key carries the file's hash, and a set scored against itself is perfect."""
+    torch.manual_seed(0)
+    weights = tmp_path / "ViT-B-32.pt"
+    random_clip_file(weights)
+    params = tiny_params(
+        ["vae"],
+        featurizer={
+            "steps": 20,
+            "batch_size": 8,
+            "width": 4,
+            "feature_dim": 8,
+            "min_test_accuracy": 0,
+        },
+        evaluate={
+            "feature_extractor": "clip-vit-b-32",
+            "extractor_weights": str(weights),
+            "n_samples": 12,
+            "bootstrap": 5,
+            "c2st_max_iter": 20,
+        },
+    )
+    root = build_tree(tmp_path, params)
+    table = json.loads((root / "models/featurizer/calibration.json").read_text())
+    assert table["extractor"] == f"clip-vit-b-32:{file_sha256(weights)[:12]}"
+    judge = load_judge(
+        params.evaluate, root / "data/prepared", root / "models/featurizer", tmp_path / "cache"
+    )
+    assert judge.extractor.rgb and judge.extractor.sha256 == file_sha256(weights)
+    x, y = judge.train
+    m = judge.score(x, y, seed=0).metrics
+    assert abs(m["fid"]) < 1e-3 and m["precision"] == m["recall"] == 1.0

@@ -124,19 +124,32 @@ class Extractor:
         return ImageDataset(images, rgb=self.rgb)
 
 
-def resolve_extractor(cfg: EvaluateConfig, featurizer_dir: Path) -> Extractor:
-    """The extractor `evaluate.feature_extractor` selects: the domain classifier, or Inception.
+# evaluate.feature_extractor -> (torch-fidelity registry name, what the weights file is)
+PRETRAINED = {
+    "inception": (INCEPTION, "a torch-fidelity Inception-v3 state dict"),
+    **{
+        name: (name, "an OpenAI CLIP TorchScript file (e.g. ViT-B-32.pt)")
+        for name in ("clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14", "clip-rn50")
+    },
+}
 
-    Inception weights are never downloaded: ``evaluate.inception_weights`` must be a
-    local file in torch-fidelity's format (a state dict of FeatureExtractorInceptionV3).
+
+def resolve_extractor(cfg: EvaluateConfig, featurizer_dir: Path) -> Extractor:
+    """The extractor `evaluate.feature_extractor` selects: the domain network, or a
+    pretrained one from the local file ``evaluate.extractor_weights``.
+
+    Pretrained weights are never downloaded. DINOv2 is not offered: torch-fidelity
+    0.4.0 builds it only through ``torch.hub`` from GitHub (a weights path raises
+    NotImplementedError there).
     """
-    if cfg.feature_extractor == "inception":
-        path = Path(cfg.inception_weights or "")
+    if cfg.feature_extractor in PRETRAINED:
+        name, what = PRETRAINED[cfg.feature_extractor]
+        path = Path(cfg.extractor_weights or "")
         if not path.is_file():
             raise FeaturizerError(
-                f"evaluate.inception_weights: {str(path)!r} is not a file; give a local "
-                "torch-fidelity Inception-v3 state dict (nothing is downloaded)"
+                f"evaluate.extractor_weights: {str(path)!r} is not a file; give {what} "
+                "(nothing is downloaded)"
             )
-        return Extractor(INCEPTION, str(path), file_sha256(path), rgb=True)
+        return Extractor(name, str(path), file_sha256(path), rgb=True)
     path = weights_path(featurizer_dir)
     return Extractor(DOMAIN, str(path), file_sha256(path), rgb=False)
