@@ -28,7 +28,7 @@ from torch import Tensor
 
 from genforge.config import EvaluateConfig
 from genforge.data.prepare import load_meta, load_prepared
-from genforge.evaluation.cache import cache_name, read_array, write_array
+from genforge.evaluation.cache import cache_name, read_array, read_json, write_array, write_json
 from genforge.evaluation.copying import copying_statistic, nearest_distances
 from genforge.evaluation.diversity import (
     class_histogram,
@@ -43,9 +43,11 @@ from genforge.evaluation.extractor import Extractor, resolve_extractor
 from genforge.evaluation.featurizer import (
     DomainNet,
     FeaturizerError,
+    file_sha256,
     load_featurizer,
     one_thread,
     to_nchw,
+    weights_path,
 )
 from genforge.evaluation.fidelity import (
     bootstrap_fid,
@@ -87,6 +89,7 @@ class Judge:
     train: tuple[Tensor, Tensor]  # uint8 (N, C, H, W), int64 (N,)
     test: tuple[Tensor, Tensor]
     cache_dir: Path
+    classifier_sha: str = ""  # of featurizer.pt: keys what the classifier computes once
     _radii: dict[int, np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -101,10 +104,22 @@ class Judge:
     @cached_property
     def predicted_hist(self) -> np.ndarray:
         """Class shares the featurizer predicts on the train split: the reference for
-        generated samples, whose classes are predicted too (its errors cancel out)."""
+        generated samples, whose classes are predicted too (its errors cancel out).
+
+        A pass over the whole split, so it is cached on disk by the classifier's digest.
+        """
+        name = cache_name(
+            "predicted-hist", self.data_hash, self.extractor, classifier=self.classifier_sha
+        )
+        cached = read_json(self.cache_dir, name) if self.classifier_sha else None
+        if isinstance(cached, list) and len(cached) == self.meta["num_classes"]:
+            return np.asarray(cached, dtype=np.float64)
         with one_thread():
             predicted = self.classifier.predict(self.train[0])
-        return class_histogram(predicted, self.meta["num_classes"])
+        hist = class_histogram(predicted, self.meta["num_classes"])
+        if self.classifier_sha:
+            write_json(self.cache_dir, name, hist.tolist())
+        return hist
 
     def split_name(self, split: str) -> str:
         """torch-fidelity cache name of a split's features (and the train split's statistics)."""
@@ -234,7 +249,8 @@ def load_judge(
 ) -> Judge:
     """Read the prepared splits and the featurizer; refuse a featurizer of other data."""
     meta = load_meta(prepared_dir)
-    classifier, state = load_featurizer(featurizer_dir)
+    fdir = Path(featurizer_dir)
+    classifier, state = load_featurizer(fdir)
     if state["data_hash"] != meta["sha256"]:
         raise FeaturizerError(
             f"{featurizer_dir}: the featurizer was trained on data {state['data_hash'][:12]}, "
@@ -252,4 +268,5 @@ def load_judge(
         train=splits[0],
         test=splits[1],
         cache_dir=Path(cache_dir),
+        classifier_sha=file_sha256(weights_path(fdir) if fdir.is_dir() else fdir),
     )
