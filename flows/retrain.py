@@ -219,7 +219,11 @@ def retrain(
             pipeline.git_commit(lineage_files(repo), "retrain: record the report", Path(repo))
         if push_data:
             push(repo, params_path)
-        folders = {"report": Path(repo) / "reports", "gate": Path(repo) / "gate"}
+        folders = {
+            "report": Path(repo) / "reports",
+            "gate": Path(repo) / "gate",
+            "featurizer": Path(repo) / "models/featurizer",  # its calibration table
+        }
         log_pipeline_artifacts(params, parent, folders, Path(repo))
     table = summary(repo, families)
     if verdicts and params.serve.url:  # which version the running service now reports
