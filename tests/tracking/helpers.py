@@ -71,6 +71,14 @@ def project(root: Path, prepared: Path, checkpoints: dict[str, Path]) -> Path:
 def write_metrics(root: Path, family: str, **changes) -> dict:
     import json
 
-    metrics = good_metrics(family, **changes)
+    from genforge.tracking.runs import file_sha256
+    from genforge.training.checkpoint import load_checkpoint
+
+    ckpt = root / "models" / family / "checkpoint.pt"  # bound to it, as the evaluation does
+    bound = {}
+    if ckpt.is_file():
+        bound = {"checkpoint_sha256": file_sha256(ckpt), "checkpoint_step": 0}
+        bound["checkpoint_step"] = int(load_checkpoint(ckpt)["step"])
+    metrics = good_metrics(family, **{**bound, **changes})
     (root / "metrics" / f"{family}.json").write_text(json.dumps(metrics))
     return metrics

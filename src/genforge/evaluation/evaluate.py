@@ -4,9 +4,10 @@ metrics/X.json holds flat keys for the candidate (fid, fid_ci_low, fid_ci_high,
 kid, kid_std, precision, recall, density, coverage, classes_covered, num_classes,
 class_hist_distance, label_accuracy, c2st_accuracy, c2st_fooled, samples_per_s,
 params, generator_params, bits_per_dim, n_samples, seed, feature_extractor,
-data_hash, family) and ``reference`` = {floor, gaussian, noise} with the same metric
-keys (see reference.py). The evals folder gets ``samples.png`` (the fixed-seed grid)
-and ``fooled.png`` (the generated images the two-sample test found most real).
+data_hash, family, checkpoint_sha256 and checkpoint_step: the checkpoint scored) and
+``reference`` = {floor, gaussian, noise} with the same metric keys (see reference.py).
+The evals folder gets ``samples.png`` (the fixed-seed grid) and ``fooled.png`` (the
+generated images the two-sample test found most real).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from genforge.errors import GenforgeError
 from genforge.evaluation.calibration import relative_metrics, with_relative
 from genforge.evaluation.copying import closest_pairs
 from genforge.evaluation.diversity import proportional_labels
+from genforge.evaluation.featurizer import file_sha256
 from genforge.evaluation.jsonio import write_json_atomic
 from genforge.evaluation.reference import reference_for
 from genforge.evaluation.scoring import Judge, Scored, load_judge
@@ -151,7 +153,9 @@ def evaluate_family(
     cfg = params.evaluate
     judge = load_judge(cfg, prepared_dir, featurizer_dir, cache_dir)
     path = Path(models_dir) / family / "checkpoint.pt"
-    trained_on = load_checkpoint(path).get("data_hash")
+    digest = file_sha256(path)  # registration refuses any other checkpoint (issue 18 item 2)
+    state = load_checkpoint(path)
+    trained_on = state.get("data_hash")
     if trained_on != judge.data_hash:
         raise EvaluationError(
             f"{path} was trained on data {str(trained_on)[:12]}, but {prepared_dir} holds "
@@ -159,9 +163,12 @@ def evaluate_family(
         )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_model(path, map_location=device)
+    if file_sha256(path) != digest:  # replaced while loading: these would be its numbers
+        raise EvaluationError(f"{path} changed while it was loaded; evaluate again")
     metrics, images, scored = candidate(model, judge, cfg.n_samples, cfg.seed)
     reference, _ = reference_for(judge, cfg.n_samples, cfg.seed)
     metrics = {**metrics, "family": family, "reference": tidy(with_relative(reference))}
+    metrics.update(checkpoint_sha256=digest, checkpoint_step=int(state["step"]))
     if evals_dir is not None:
         from genforge.evaluation.curve import CURVE, fid_curve, write_curve
 

@@ -13,8 +13,8 @@ gate report (gate/report.json + .md) and attaches it to the pipeline run.
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
+import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,6 +32,7 @@ from genforge.registry.versions import (
     PREVIOUS,
     Registry,
     RegistryError,
+    candidate_key,
     stored_verdict,
     version_metrics,
 )
@@ -47,6 +48,7 @@ from genforge.tracking.runs import (
 
 Rescore = Callable[[Any], dict[str, Any]]  # model version -> metrics on the current data
 PREPARED, METRICS, MODELS = Path("data/prepared"), Path("metrics"), Path("models")
+DIGEST = "checkpoint_sha256"  # in metrics/<family>.json and a version's tag (serving checks it)
 
 
 def connect(params: Params, root: Path) -> tuple[Tracker, Registry]:
@@ -87,30 +89,35 @@ def default_rescore(params: Params, root: Path) -> Rescore:
 
 
 def register_family(tr: Tracker, reg: Registry, family: str, root: Path):
-    """Register metrics/<family>.json + its checkpoint as a version (reused when this
-    exact candidate is registered already); None when the family was not evaluated."""
-    from genforge.tracking.pyfunc import log_sampler_model
-
+    """Register metrics/<family>.json + the checkpoint it evaluated as a version (reused
+    when this exact candidate is registered already); None when the family was not
+    evaluated. A checkpoint other than the evaluated one is refused (RegistryError)."""
     metrics_path, ckpt = root / METRICS / f"{family}.json", root / MODELS / family / "checkpoint.pt"
     if not metrics_path.is_file() or not ckpt.is_file():
         return None
-    metrics = read_metrics(metrics_path)
-    key = hashlib.sha256(f"{file_sha256(metrics_path)}{file_sha256(ckpt)}".encode()).hexdigest()
-    found = reg.by_key(key[:16])
-    if found is not None:
-        return found
+    with tempfile.TemporaryDirectory() as tmp:
+        # Checked and logged from one copy: a rerun replacing checkpoint.pt meanwhile
+        # cannot slip another model under these metrics.
+        staged = {"metrics": Path(tmp) / metrics_path.name, "checkpoint": Path(tmp) / ckpt.name}
+        shutil.copyfile(metrics_path, staged["metrics"])
+        shutil.copyfile(ckpt, staged["checkpoint"])
+        metrics = read_metrics(staged["metrics"])
+        digest = check_bound(family, metrics, file_sha256(staged["checkpoint"]), ckpt)
+        key = candidate_key(staged["metrics"], staged["checkpoint"])
+        found = reg.by_key(key)
+        if found is not None:
+            return found
+        run_id, info = log_candidate(
+            tr, family, metrics, {**staged, "evals": root / "evals" / family}
+        )
     import mlflow
 
-    with family_run(tr, family, "registry") as run_id:
-        logged = tr.client.get_run(run_id).data.tags.get("metrics_sha256")
-        paths = {"metrics": metrics_path, "checkpoint": ckpt, "evals": root / "evals" / family}
-        if logged != file_sha256(metrics_path):  # evaluated without tracking, or elsewhere
-            log_evaluation_here(tr.params, metrics, paths)
-        info = log_sampler_model(ckpt, tr.params.tracking.serve_max_n)
     gated = {k: metrics.get(k) for k in gate.GATED_METRICS}
     tags = {
         "family": family,
-        "candidate_key": key[:16],
+        "candidate_key": key,
+        DIGEST: digest,
+        "checkpoint_step": str(metrics.get("checkpoint_step")),
         "metrics": json.dumps(gated),
         **{k: str(v) for k, v in gated.items()},
         "data_hash": tr.tags["dvc_data_hash"],
@@ -119,6 +126,37 @@ def register_family(tr: Tracker, reg: Registry, family: str, root: Path):
         "run_id": run_id,
     }
     return mlflow.register_model(info.model_uri, reg.name, tags=tags)
+
+
+def check_bound(family: str, metrics: dict[str, Any], digest: str, ckpt: Path) -> str:
+    """`digest` when it is the checkpoint metrics/<family>.json was evaluated on."""
+    recorded = metrics.get(DIGEST)
+    again = f"run `genforge evaluate --family {family}` (or `dvc repro evaluate@{family}`)"
+    if not recorded:
+        raise RegistryError(
+            f"metrics/{family}.json records no {DIGEST} (evaluated before metrics were bound "
+            f"to their checkpoint): {again}, then register"
+        )
+    if recorded != digest:
+        raise RegistryError(
+            f"{family}: metrics/{family}.json was evaluated on checkpoint sha256 {recorded}, "
+            f"but {ckpt} is now {digest} (replaced after the evaluation: a rerun, a "
+            f"concurrent dvc repro); refusing to register it on another model's numbers: "
+            f"{again}, then register"
+        )
+    return digest
+
+
+def log_candidate(tr: Tracker, family: str, metrics: dict[str, Any], paths: dict[str, Path]):
+    """Log the evaluation (unless this run has it) and the pyfunc model into the family's
+    run; returns (run id, mlflow ModelInfo)."""
+    from genforge.tracking.pyfunc import log_sampler_model
+
+    with family_run(tr, family, "registry") as run_id:
+        logged = tr.client.get_run(run_id).data.tags.get("metrics_sha256")
+        if logged != file_sha256(paths["metrics"]):  # evaluated without tracking, or elsewhere
+            log_evaluation_here(tr.params, metrics, paths)
+        return run_id, log_sampler_model(paths["checkpoint"], tr.params.tracking.serve_max_n)
 
 
 def entry(mv, champion: bool = False) -> dict[str, Any]:

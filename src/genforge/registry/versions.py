@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from genforge.errors import GenforgeError
-from genforge.tracking.runs import file_sha256
+from genforge.registry.gate import GATED_METRICS
+from genforge.tracking.runs import file_sha256, read_metrics
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
@@ -143,11 +144,17 @@ class Registry:
         return prev, champ
 
 
+# What a candidate was judged on besides its weights: a re-run evaluation that only
+# measured other timings (samples_per_s) is the same candidate, not a new version.
+KEYED = (*GATED_METRICS, "data_hash", "feature_extractor", "n_samples", "seed")
+
+
 def candidate_key(metrics_path: Path, checkpoint: Path) -> str:
-    """The `candidate_key` tag a version gets for this metrics file + checkpoint."""
-    # Copied from registry/promote.py register_family: the same formula in both places.
-    digest = hashlib.sha256(f"{file_sha256(metrics_path)}{file_sha256(checkpoint)}".encode())
-    return digest.hexdigest()[:16]
+    """The `candidate_key` tag a version gets for this checkpoint judged by these metrics:
+    the checkpoint's sha256 with the metrics' gated numbers and what they were scored on."""
+    metrics = read_metrics(metrics_path)
+    judged = {"checkpoint_sha256": file_sha256(checkpoint), **{k: metrics.get(k) for k in KEYED}}
+    return hashlib.sha256(json.dumps(judged, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def unjudged(reg: Registry, keys: dict[str, str]) -> list[str]:
