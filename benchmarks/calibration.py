@@ -18,11 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from genforge.config import GateConfig, load_params, validate
 from genforge.data.ingest import ingest
-from genforge.data.npz import save_npz
+from genforge.data.photos import photo_patches
 from genforge.data.prepare import prepare
 from genforge.evaluation.calibration import relative_metrics
 from genforge.evaluation.featurizer import train_featurizer
@@ -31,20 +29,6 @@ from genforge.evaluation.scoring import load_judge
 from genforge.registry.gate import judge as gate_judge
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def photo_patches(path: Path, n: int = 1050, side: int = 32) -> Path:
-    from sklearn.datasets import load_sample_images
-
-    photos = load_sample_images().images
-    rng = np.random.default_rng(0)
-    x = np.zeros((n, side, side, 3), dtype=np.uint8)
-    for i in range(n):
-        im = photos[i % 2]
-        r, c = rng.integers(0, im.shape[0] - side), rng.integers(0, im.shape[1] - side)
-        x[i] = im[r : r + side, c : c + side]
-    save_npz(path, x=x, y=np.zeros(n, dtype=np.int64))
-    return path
 
 
 def data_section(name: str, tmp: Path) -> dict:

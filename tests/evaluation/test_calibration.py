@@ -11,16 +11,14 @@ memoriser (training copies) are refused; real held-out images (the floor) pass.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
 from genforge.config import GateConfig, validate
 from genforge.data.ingest import ingest
-from genforge.data.npz import save_npz
+from genforge.data.photos import photo_patches
 from genforge.data.prepare import prepare
 from genforge.evaluation.calibration import STRUCTURELESS, relative_metrics
 from genforge.evaluation.featurizer import CALIBRATION, FeaturizerError, train_featurizer
@@ -31,21 +29,6 @@ from genforge.registry.gate import judge as gate_judge
 pytestmark = pytest.mark.slow
 EVALUATE = {"n_samples": 200, "bootstrap": 20, "c2st_max_iter": 50, "batch_size": 100}
 FEATURIZER: dict[str, Any] = {}  # the defaults: what a user gets
-
-
-def photo_patches(path: Path, n: int = 1050, side: int = 32) -> Path:
-    """An npz of `n` random RGB patches of scikit-learn's two sample photos, one class."""
-    from sklearn.datasets import load_sample_images
-
-    photos = load_sample_images().images
-    rng = np.random.default_rng(0)
-    x = np.zeros((n, side, side, 3), dtype=np.uint8)
-    for i in range(n):
-        im = photos[i % 2]
-        r, c = rng.integers(0, im.shape[0] - side), rng.integers(0, im.shape[1] - side)
-        x[i] = im[r : r + side, c : c + side]
-    save_npz(path, x=x, y=np.zeros(n, dtype=np.int64))
-    return path
 
 
 DATASETS: dict[str, dict[str, Any]] = {

@@ -1,18 +1,20 @@
-"""Build a directory beside its destination, then swap it in: never a half-written output.
+"""Write beside the destination, then rename into place: never a half-written output.
 
 DVC hashes whole output directories and later stages trust them blindly, so an
 `ingest` or `prepare` that fails half-way must leave the previous output (or
-nothing) in place, not a mix.
+nothing) in place, not a mix; the same holds for single files (`atomic_file`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def _sibling(target: Path, tag: str) -> Path:
@@ -58,3 +60,28 @@ def replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old)
     else:
         old.unlink()
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is renamed to `path`.
+
+    The temporary name keeps the suffix (writers such as PIL pick the format by it).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(path, "tmp").with_suffix(path.suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    write_text_atomic(path, json.dumps(value, indent=2) + "\n")

@@ -13,7 +13,6 @@ generated images the two-sample test found most real).
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,12 @@ import torch
 from torch import Tensor
 
 from genforge.config import Params
+from genforge.data.atomic import atomic_file, write_json_atomic
 from genforge.errors import GenforgeError
 from genforge.evaluation.calibration import relative_metrics, with_relative
 from genforge.evaluation.copying import closest_pairs
 from genforge.evaluation.diversity import proportional_labels
 from genforge.evaluation.featurizer import file_sha256
-from genforge.evaluation.jsonio import write_json_atomic
 from genforge.evaluation.reference import reference_for
 from genforge.evaluation.scoring import Judge, Scored, load_judge
 from genforge.images import grid_image, grid_samples
@@ -210,6 +209,5 @@ def write_images(evals_dir: Path, model, images: Tensor, scored: Scored, judge: 
         ("fooled.png", grid_image(images[most_real])),
         ("copies.png", grid_image(pairs, nrow=len(gen_i))),
     ):
-        tmp = evals_dir / f".{name}.tmp-{os.getpid()}.png"
-        img.save(tmp)
-        os.replace(tmp, evals_dir / name)
+        with atomic_file(evals_dir / name) as tmp:
+            img.save(tmp)

@@ -41,10 +41,10 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
 from genforge.config import FeaturizerConfig, Params
+from genforge.data.atomic import write_json_atomic
 from genforge.data.prepare import load_meta, load_prepared
 from genforge.errors import GenforgeError
 from genforge.evaluation.contrastive import ProjectionHead, nt_xent, random_view
-from genforge.evaluation.jsonio import write_json_atomic
 
 WEIGHTS = "featurizer.pt"
 METRICS = "metrics.json"

@@ -11,9 +11,10 @@ to gate/history.jsonl and is attached to a `gate: <action>` run under the pipeli
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from genforge.data.atomic import write_text_atomic
 
 GATE_DIR = "gate"
 COLUMNS = ("fid", "kid", "precision", "recall", "coverage", "classes_covered", "copying")
@@ -84,22 +85,13 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_report(report: dict[str, Any], root: Path) -> tuple[Path, Path]:
     """Write gate/report.json and gate/report.md (atomically) and append the history."""
     out = Path(root) / GATE_DIR
     out.mkdir(parents=True, exist_ok=True)
     paths = out / "report.json", out / "report.md"
-    _atomic_write(paths[0], json.dumps(report, indent=2) + "\n")
-    _atomic_write(paths[1], markdown(report))
+    write_text_atomic(paths[0], json.dumps(report, indent=2) + "\n")
+    write_text_atomic(paths[1], markdown(report))
     with (out / "history.jsonl").open("a") as history:
         history.write(json.dumps(report, sort_keys=True) + "\n")
     return paths
