@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from genforge.config import Params
-from genforge.errors import GenforgeError
 from genforge.registry import gate
 from genforge.registry.report import attach_report, write_report
 from genforge.registry.versions import (
@@ -65,7 +64,7 @@ def default_rescore(params: Params, root: Path) -> Rescore:
     def rescore(mv) -> dict[str, Any]:
         import mlflow
 
-        from genforge.evaluation.evaluate import score_model
+        from genforge.evaluation.evaluate import EvaluationError, score_model
         from genforge.training.checkpoint import load_model
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -77,13 +76,16 @@ def default_rescore(params: Params, root: Path) -> Rescore:
                 raise RegistryError(f"{mv.name} v{mv.version} has no checkpoint.pt artifact")
             model = load_model(found[0])
         root_ = Path(root)
-        return score_model(
-            model,
-            params,
-            prepared_dir=root_ / PREPARED,
-            featurizer_dir=root_ / MODELS / "featurizer",
-            cache_dir=root_ / params.evaluate.cache_dir,
-        )
+        try:
+            return score_model(
+                model,
+                params,
+                prepared_dir=root_ / PREPARED,
+                featurizer_dir=root_ / MODELS / "featurizer",
+                cache_dir=root_ / params.evaluate.cache_dir,
+            )
+        except EvaluationError as exc:  # only a model that does not fit the data raises it
+            raise ChampionIncomparable(str(exc)) from exc
 
     return rescore
 
@@ -183,11 +185,45 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+class ChampionIncomparable(RegistryError):
+    """The champion makes other images than the current data (size, channels, classes):
+    not a failure to score it, nothing to compare with; the thresholds decide."""
+
+
+class GateBlocked(RegistryError):
+    """The gate could not judge (the champion cannot be re-scored): nothing promoted;
+    `report` says why and is published before this is raised."""
+
+    def __init__(self, message: str, report: dict[str, Any]):
+        super().__init__(message)
+        self.report = report
+
+
+def rescore_champion(champion, rescore: Rescore) -> tuple[dict[str, Any] | None, str | None]:
+    """(re-scored metrics, None), or (None, note) for a champion not comparable with the
+    current data. Any other failure blocks the gate: judged on the thresholds alone, a
+    worse candidate could replace a better champion (fail closed, issue 18 item 5)."""
+    try:
+        return rescore(champion), None
+    except ChampionIncomparable as exc:
+        note = f"champion v{champion.version} makes other images than the current data ({exc})"
+        return None, note + "; candidates were judged on the thresholds alone"
+    except Exception as exc:
+        raise GateBlocked(
+            f"the champion v{champion.version} ({champion.tags.get('family')}) cannot be "
+            f"re-scored on the current data ({exc.__class__.__name__}: {exc}); no promotion: "
+            "the candidates stay unjudged until it can be (repair its artifact, or move the "
+            "champion: `genforge rollback`, `genforge promote --force --family F --reason R`)",
+            {},
+        ) from exc
+
+
 def judge_candidates(
     tr: Tracker, reg: Registry, candidates: dict[str, Any], rescore: Rescore
 ) -> dict[str, Any]:
     """Judge every candidate against the thresholds and the re-scored champion, tag the
-    verdicts, promote the best passing one; returns the report (not yet written)."""
+    verdicts, promote the best passing one; returns the report (not yet written).
+    Raises GateBlocked (with its report) when the champion cannot be re-scored."""
     cfg = tr.params.gate
     champion = reg.alias(CHAMPION)
     rescored, note = None, None
@@ -195,12 +231,10 @@ def judge_candidates(
     to_judge = {f: mv for f, mv in candidates.items() if mv.version not in held}
     if champion is not None and to_judge:
         try:
-            rescored = rescore(champion)
-        except GenforgeError as exc:
-            note = (
-                f"champion v{champion.version} cannot be scored on the current data ({exc}); "
-                "candidates were judged on the thresholds alone"
-            )
+            rescored, note = rescore_champion(champion, rescore)
+        except GateBlocked as exc:
+            exc.report = blocked_report(tr, reg, candidates, champion, to_judge, str(exc))
+            raise
     verdicts = {}
     for family, mv in to_judge.items():
         verdict = gate.judge(version_metrics(mv), cfg, rescored)
@@ -225,6 +259,25 @@ def judge_candidates(
         promoted=who(to_judge[winner]) if winner else None,
     )
     return report
+
+
+def blocked_report(tr, reg, candidates, champion, to_judge, why: str) -> dict[str, Any]:
+    """The report of a gate that could not judge: no verdicts, nothing promoted."""
+    report = build_report(tr, reg, "register", candidates, champion)
+    report.update(champion_stored=version_metrics(champion), champion_note=why)
+    for family in to_judge:
+        report["families"][family].update(passed=False, reasons=[f"not judged: {why}"])
+    return report
+
+
+def judged(tr: Tracker, reg: Registry, candidates, rescore: Rescore, root: Path, action: str):
+    """judge_candidates, then publish its report (a blocked gate's too, then re-raised)."""
+    try:
+        report = judge_candidates(tr, reg, candidates, rescore)
+    except GateBlocked as exc:
+        publish(tr, {**exc.report, "action": action}, root)
+        raise
+    return publish(tr, {**report, "action": action}, root)
 
 
 def _gated(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -288,8 +341,7 @@ def register_and_promote(
             f"no family of {families} has metrics/<family>.json and a checkpoint under {root}; "
             "run `genforge evaluate --family F` first"
         )
-    report = judge_candidates(tr, reg, candidates, rescore or default_rescore(params, root))
-    return publish(tr, report, root)
+    return judged(tr, reg, candidates, rescore or default_rescore(params, root), root, "register")
 
 
 def newest(reg: Registry, families: list[str], family: str | None) -> dict[str, Any]:
@@ -319,8 +371,9 @@ def promote(
     tr, reg = connect(params, root)
     candidates = newest(reg, list(params.models.families), family)
     if not force:
-        report = judge_candidates(tr, reg, candidates, rescore or default_rescore(params, root))
-        return publish(tr, {**report, "action": "promote"}, root)
+        return judged(
+            tr, reg, candidates, rescore or default_rescore(params, root), root, "promote"
+        )
     chosen = family or min(candidates, key=lambda f: _fid(candidates[f]) or float("inf"))
     mv = candidates[chosen]
     before = reg.alias(CHAMPION)
