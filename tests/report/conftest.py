@@ -87,10 +87,16 @@ def metrics_for(family: str, i: int) -> dict:
     }
 
 
+RANK = ["gan", "vae", "diffusion", "pixelcnn", "vaegan"]
+
+
 def write_fixtures(root: Path, families: list[str]) -> None:
     """metrics/, evals/<f>/fooled.png, evals/<f>/fid_curve.jsonl and gate/report.json."""
     rng = np.random.default_rng(0)
     (root / "metrics").mkdir(parents=True, exist_ok=True)
+    # The fixture's numbers go by this rank (gan best, vae the champion), whatever order
+    # the registry lists the families in; a family not named here ranks last.
+    families = sorted(families, key=lambda f: RANK.index(f) if f in RANK else len(RANK))
     for i, f in enumerate(families):
         (root / "metrics" / f"{f}.json").write_text(json.dumps(metrics_for(f, i)))
         (root / "evals" / f).mkdir(parents=True, exist_ok=True)
