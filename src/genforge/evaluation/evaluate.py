@@ -152,8 +152,8 @@ def evaluate_family(
     cfg = params.evaluate
     judge = load_judge(cfg, prepared_dir, featurizer_dir, cache_dir)
     path = Path(models_dir) / family / "checkpoint.pt"
+    state = load_checkpoint(path)  # a missing or foreign file: a clear error first
     digest = file_sha256(path)  # registration refuses any other checkpoint (issue 18 item 2)
-    state = load_checkpoint(path)
     trained_on = state.get("data_hash")
     if trained_on != judge.data_hash:
         raise EvaluationError(
