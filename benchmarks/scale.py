@@ -113,7 +113,8 @@ def main() -> None:
         results = {}
         for n in args.sizes:
             results[n] = run_size(base / f"n{n}", n, args.family, args.steps)
-            print(f"{results[n][0]} images done", file=sys.stderr, flush=True)
+            done = ", ".join(f"{k} {s:.1f} s {gb:.2f} GB" for k, (s, gb) in results[n][1].items())
+            print(f"{results[n][0]} images: {done}", file=sys.stderr, flush=True)  # as it goes
     stages = list(next(iter(results.values()))[1])
     print(f"{args.family}, {args.steps} steps; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
           f"; {os.cpu_count()} CPUs\n")  # fmt: skip
