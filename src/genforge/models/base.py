@@ -10,7 +10,7 @@ clipping, gradient sync across DDP ranks, EMA, checkpoints — and passes an
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -75,6 +75,16 @@ class Optimizers:
             o.load_state_dict(state[k])
 
 
+class Denoiser(NamedTuple):
+    """What inpainting (RePaint) needs of a denoising model: the Gaussian process (its
+    `step`, `q_sample`, `alpha_bar`), eps(x_t, t) as `sample` uses it (guided when
+    configured) and the timesteps its default sampler visits, first (noisiest) first."""
+
+    process: Any
+    eps: Any
+    timesteps: list[int]
+
+
 class GenerativeModel(nn.Module, ABC):
     """Base class of every family.
 
@@ -96,6 +106,8 @@ class GenerativeModel(nn.Module, ABC):
     # check learns in few steps) and the updates that check needs.
     tiny: ClassVar[dict]
     contract_steps: ClassVar[int]
+    # The logged loss whose spread the report calls training stability (None: the first).
+    main_loss: ClassVar[str | None] = None
 
     def __init__(self, cfg: FamilyConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__()
@@ -133,6 +145,31 @@ class GenerativeModel(nn.Module, ABC):
     def generator_parameters(self) -> int:
         """Parameters needed at sampling time (e.g. G without D); defaults to all."""
         return sum(p.numel() for p in self.parameters())
+
+    # ---------------------------------------------------- optional capabilities
+    # A family states what it can do by overriding these; the report and the page ask
+    # `offers(...)` instead of checking family names.
+    @classmethod
+    def offers(cls, capability: str) -> bool:
+        """Whether this family implements `capability` ("decode_latent", "encode", "denoiser")."""
+        return getattr(cls, capability) is not getattr(GenerativeModel, capability)
+
+    @property
+    def latent_dim(self) -> int | None:
+        """Size of the Gaussian latent z ~ N(0, I) that `decode_latent` maps to images."""
+        return None
+
+    def decode_latent(self, z: Tensor, labels: Tensor | None) -> Tensor:
+        """z (B, latent_dim) -> images in [-1, 1], (B, C, H, W): what `sample` does to z."""
+        raise NotImplementedError(f"{self.family} has no latent space")
+
+    def encode(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        """Images in [-1, 1] (B, C, H, W) -> their latents (B, latent_dim), e.g. the posterior mean."""
+        raise NotImplementedError(f"{self.family} has no encoder")
+
+    def denoiser(self, labels: Tensor | None) -> Denoiser:
+        """The noise predictor and process behind `sample`, for inpainting (RePaint)."""
+        raise NotImplementedError(f"{self.family} has no denoiser")
 
     # ---------------------------------------------------------------- helpers
     def default_labels(self, n: int, labels: Tensor | None) -> Tensor | None:

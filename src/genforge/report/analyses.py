@@ -54,25 +54,17 @@ def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-def _decode(model, z: Tensor, y: Tensor | None) -> Tensor:
-    """Latent -> image in [-1, 1] for the families with a latent space."""
-    if model.family == "vae":
-        return model.decode(z, y)[0]
-    if model.family == "vaegan":
-        return model.decode(z, y)
-    if model.family == "gan":
-        return model.generate(z, y)
-    raise ValueError(f"{model.family} has no latent space to interpolate; use vae, vaegan or gan")
-
-
 def interpolate(model, x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) -> bytes:
-    """A grid of latent interpolations, one row per pair.
+    """A grid of latent interpolations, one row per pair, for any model with a latent.
 
-    VAE and VAE-GAN encode two real test images (same class when conditional) and walk
-    linearly between the posterior means; the row starts and ends with the real images.
-    A GAN has no encoder: it walks along a great circle between two prior draws.
+    A model with an encoder (VAE, VAE-GAN) encodes two real test images (same class when
+    conditional) and walks linearly between their latents; the row starts and ends with
+    the real images. Without one (GAN) it walks along a great circle between two prior
+    draws.
     """
-    cond = model.cfg.conditional
+    if not model.offers("decode_latent"):
+        raise ValueError(f"{model.family} has no latent space to interpolate")
+    cond, encodes = model.cfg.conditional, model.offers("encode")
     pairs = pick_pairs(y_test, INTERP_ROWS, cond, seed)
     ts = torch.linspace(0, 1, INTERP_STEPS)
     rows = []
@@ -80,16 +72,16 @@ def interpolate(model, x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) ->
         gen = torch.Generator().manual_seed(seed)
         for a, b in pairs:
             y = torch.tensor([int(y_test[a])]).to(model.device) if cond else None
-            if model.family == "gan":
-                za, zb = (model.randn(1, model.cfg.z_dim, generator=gen) for _ in range(2))
+            ys = None if y is None else y.repeat(len(ts))
+            if not encodes:
+                za, zb = (model.randn(1, model.latent_dim, generator=gen) for _ in range(2))
                 zs = torch.cat([slerp(za, zb, float(t)) for t in ts])
-                rows.append(_decode(model, zs, None if y is None else y.repeat(len(ts))))
+                rows.append(model.decode_latent(zs, ys))
                 continue
             x = to_float(x_test[[a, b]]).to(model.device)  # (2, C, H, W)
-            mu, _ = model.encoder(x, None if y is None else y.repeat(2))
-            zs = torch.stack([(1 - t) * mu[0] + t * mu[1] for t in ts])  # (steps, z_dim)
-            mid = _decode(model, zs, None if y is None else y.repeat(len(ts)))
-            rows.append(torch.cat([x[:1], mid, x[1:]]))
+            mu = model.encode(x, None if y is None else y.repeat(2))
+            zs = torch.stack([(1 - t) * mu[0] + t * mu[1] for t in ts])  # (steps, latent_dim)
+            rows.append(torch.cat([x[:1], model.decode_latent(zs, ys), x[1:]]))
     ncol = rows[0].shape[0]
     return png_bytes(grid_image(to_uint8(torch.cat(rows)), nrow=ncol, scale=3))
 
@@ -117,13 +109,10 @@ def repaint(
     region comes from the model's ancestral step; each step is resampled RESAMPLE times
     by re-noising x_{t-1} back to x_t (eq. 9, on the strided timesteps here).
     """
-    from genforge.models.diffusion.schedule import sampling_timesteps
-
-    diff, dev = model.diffusion, model.device
+    # The model's own (optionally guided) noise prediction and process, as `sample` uses them.
+    diff, eps_fn, ts = model.denoiser(labels)
+    dev = model.device
     x0, mask = x0.to(dev), mask.to(dev)
-    # The model's own (optionally guided) noise prediction, as `sample` uses it.
-    eps_fn = model._eps_fn(labels, model.cfg.guidance_scale)
-    ts = sampling_timesteps(diff.timesteps, model.cfg.sample_steps)
     noise = lambda: model.randn(*x0.shape, generator=generator)  # noqa: E731
     x = noise()  # x_T
     for i, t in enumerate(ts):
@@ -167,7 +156,7 @@ def inpaint(model, x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) -> dic
         "hole_mae": float(err),
         "mean_fill_mae": float(base),
         "images": len(idx),
-        "steps": model.cfg.sample_steps,
+        "steps": len(model.denoiser(None).timesteps),
         "resample": RESAMPLE,
     }
 
@@ -188,8 +177,8 @@ def vae_bits_per_dim(model, x_uint8: np.ndarray, batch: int = 256, seed: int = 0
     -log p(x) <= -log (1/K) sum_y exp(-ELBO(x, y)), so test and OOD images are scored
     alike without their labels.
     """
-    if model.family != "vae":
-        raise ValueError(f"anomaly scores need the vae family, got {model.family}")
+    if not hasattr(model, "negative_elbo"):
+        raise ValueError(f"anomaly scores need a model with an ELBO (vae), got {model.family}")
     out = []
     gen = torch.Generator().manual_seed(seed)
     with sampling(model):

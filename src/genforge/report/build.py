@@ -15,14 +15,18 @@ from typing import Any
 from genforge.config import Params
 from genforge.data.atomic import atomic_dir
 from genforge.errors import GenforgeError
+from genforge.models.registry import family_names, model_class
 from genforge.report import analyses, figures, tables, tables_c2st_training, tables_measured
 from genforge.report.figures import Figure
 from genforge.report.load import NA, Layout, ReportInputs, available, load_inputs
 from genforge.report.render import render_html, render_markdown
 from genforge.report.speed import diffusion_sweep, measure_speed
 
-INTERPOLATED = ("vae", "vaegan", "gan")
-ANALYSED = (*INTERPOLATED, "diffusion")  # loaded even when not configured: NA says why
+
+def offering(capability: str) -> list[str]:
+    """The registered families whose model offers `capability` (models/base.py), asked of
+    each family's class: a new family with a latent or a denoiser is analysed too."""
+    return [f for f in family_names() if model_class(f).offers(capability)]
 
 
 def _model(inputs: ReportInputs, family: str):
@@ -67,7 +71,12 @@ def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
     `seconds` records each analysis's wall time, so a slow report can be trimmed
     (report.sweep_samples, report.speed_images, report.anomaly_images).
     """
-    models = {f: _model(inputs, f) for f in {*inputs.families, *ANALYSED}}
+    interpolated, denoising = offering("decode_latent"), offering("denoiser")
+    # loaded even when not configured: NA says why
+    models = {f: _model(inputs, f) for f in {*inputs.families, *interpolated, *denoising}}
+    # the sweep and inpainting figures are one each: the first configured denoising
+    # family, else the first registered one (whose NA names why it is missing)
+    denoiser = next((f for f in denoising if f in inputs.families), denoising[0])
     test = _test_split(inputs.layout)
     rep = params.report
     seconds: dict[str, float] = {}
@@ -88,12 +97,12 @@ def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
             for f in inputs.families
         }
     }
-    out["sweep"] = timed("sweep", models["diffusion"], diffusion_sweep, params, inputs.layout)
+    out["sweep"] = timed("sweep", models[denoiser], diffusion_sweep, params, inputs.layout)
     out["interpolations"] = {
         f: timed(f"interpolation-{f}", models[f], _guard(analyses.interpolate), *test)
-        for f in INTERPOLATED
+        for f in interpolated
     }
-    out["inpainting"] = timed("inpainting", models["diffusion"], _guard(analyses.inpaint), *test)
+    out["inpainting"] = timed("inpainting", models[denoiser], _guard(analyses.inpaint), *test)
     out["anomaly"] = timed(
         "anomaly",
         models["vae"],
@@ -199,16 +208,16 @@ def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
             ],
         ),
     ]
-    extra = [_interp_figure(f, res["interpolations"][f]) for f in INTERPOLATED]
+    extra = [_interp_figure(f, png) for f, png in res["interpolations"].items()]
     extra += [_inpaint_figure(res["inpainting"]), _anomaly_figure(res["anomaly"])]
     return sections, extra
 
 
 def _interp_figure(family: str, png: bytes | NA) -> Figure:
     how = (
-        "walks along a great circle between two prior draws (slerp), one row per class"
-        if family == "gan"
-        else "walks linearly between the encodings of two real test images (shown at both ends)"
+        "walks linearly between the encodings of two real test images (shown at both ends)"
+        if model_class(family).offers("encode")
+        else "walks along a great circle between two prior draws (slerp), one row per class"
     )
     return Figure(
         f"interpolation-{family}", f"Latent interpolation: {family}", f"The {family} {how}.", png

@@ -12,6 +12,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from genforge.models.registry import family_names, model_class
 from genforge.report.load import NA, FamilyInputs, ReportInputs, available, champion, references
 
 REF_NAMES = {
@@ -29,8 +30,6 @@ CALIBRATION_NAMES = {
     "noise": "uniform noise",
 }
 CALIBRATION_KEYS = ["fid", "fid_rel", "precision_rel", "recall_rel", "coverage_rel", "copying"]
-# The loss whose spread measures a family's training stability (the first in its log otherwise).
-MAIN_LOSS = {"gan": "loss_d", "vaegan": "loss_d"}
 
 
 @dataclass
@@ -64,7 +63,9 @@ def metric(fam: FamilyInputs, key: str) -> Any:
 
 
 def main_loss(family: str, log: list[dict]) -> str | None:
-    key = MAIN_LOSS.get(family)
+    """The loss whose spread measures training stability: the family's own `main_loss`
+    (models/base.py) when it logged it, else the first loss in its log."""
+    key = model_class(family).main_loss if family in family_names() else None
     if key and key in log[-1]:
         return key
     keys = [k for k in log[-1] if k not in ("step", "images_per_s")]

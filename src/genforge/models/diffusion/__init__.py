@@ -14,9 +14,9 @@ import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
-from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, to_uint8
+from genforge.models.base import Denoiser, FamilyConfig, GenerativeModel, Optimizers, to_uint8
 from genforge.models.common import check_labels, sampling
-from genforge.models.diffusion.schedule import GaussianDiffusion
+from genforge.models.diffusion.schedule import GaussianDiffusion, sampling_timesteps
 from genforge.models.diffusion.unet import UNet
 from genforge.sections import Fraction, PosInt
 
@@ -115,6 +115,11 @@ class Diffusion(GenerativeModel):
             return (1 + guidance_scale) * cond - guidance_scale * uncond
 
         return guided
+
+    def denoiser(self, labels: Tensor | None) -> Denoiser:
+        eps = self._eps_fn(labels, self.cfg.guidance_scale)
+        ts = sampling_timesteps(self.diffusion.timesteps, self.cfg.sample_steps)
+        return Denoiser(self.diffusion, eps, ts)
 
     def sample(
         self,

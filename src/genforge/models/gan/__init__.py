@@ -60,6 +60,7 @@ class Gan(GenerativeModel):
     config_class = GanConfig
     tiny = dict(z_dim=8, base_channels=8, lr=2e-3, beta1=0.5)
     contract_steps = 200
+    main_loss = "loss_d"  # D's loss: it oscillates when training is unstable
 
     def __init__(self, cfg: GanConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__(cfg, image_shape, num_classes)
@@ -82,6 +83,13 @@ class Gan(GenerativeModel):
 
     def generate(self, z: Tensor, y: Tensor | None) -> Tensor:
         return torch.tanh(self.generator(z, y))  # (B, C, H, W) in [-1, 1]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.z_dim
+
+    def decode_latent(self, z: Tensor, labels: Tensor | None) -> Tensor:
+        return self.generate(z, labels)
 
     def training_step(self, x: Tensor, y: Tensor, opt: Optimizers) -> dict[str, float]:
         if self.cfg.conditional:

@@ -55,6 +55,16 @@ class Vae(GenerativeModel):
         mean, log_scale = self.decoder(z, y).chunk(2, dim=1)
         return torch.tanh(mean), log_scale.clamp_min(MIN_LOG_SCALE)
 
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.z_dim
+
+    def decode_latent(self, z: Tensor, labels: Tensor | None) -> Tensor:
+        return self.decode(z, labels)[0]  # the logistic's mean, as `sample` draws
+
+    def encode(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        return self.encoder(x, labels)[0]  # the posterior mean
+
     def negative_elbo(
         self, x: Tensor, y: Tensor | None, beta: float, eps: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:

@@ -53,6 +53,7 @@ class VaeGan(GenerativeModel):
     config_class = VaeGanConfig
     tiny = dict(z_dim=4, base_channels=8, lr=2e-3)
     contract_steps = 300
+    main_loss = "loss_d"  # D's loss: it oscillates when training is unstable
 
     def __init__(self, cfg: VaeGanConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__(cfg, image_shape, num_classes)
@@ -72,6 +73,16 @@ class VaeGan(GenerativeModel):
 
     def decode(self, z: Tensor, y: Tensor | None) -> Tensor:
         return torch.tanh(self.decoder(z, y))  # (B, C, H, W) in [-1, 1]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.cfg.z_dim
+
+    def decode_latent(self, z: Tensor, labels: Tensor | None) -> Tensor:
+        return self.decode(z, labels)
+
+    def encode(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        return self.encoder(x, labels)[0]  # the posterior mean
 
     def training_step(self, x: Tensor, y: Tensor, opt: Optimizers) -> dict[str, float]:
         if self.cfg.conditional:
