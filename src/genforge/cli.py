@@ -122,7 +122,7 @@ def cmd_report(params: Params, args: argparse.Namespace) -> None:
 
 
 def cmd_study(params: Params, args: argparse.Namespace) -> None:
-    from genforge.report.studies import run_studies
+    from genforge.studies.run import run_studies
 
     summary = run_studies(params)
     done = [k for k in ("domains", "transfer") if summary[k] is not None]

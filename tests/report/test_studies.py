@@ -10,7 +10,7 @@ import torch
 
 from genforge.config import FAMILIES
 from genforge.report.build import build_report
-from genforge.report.studies import run_studies, seed_checkpoint
+from genforge.studies.run import run_studies, seed_checkpoint
 from genforge.training.checkpoint import load_checkpoint
 from genforge.training.run import train_family
 from tests.conftest import tiny_family

@@ -102,18 +102,7 @@ def _train_locked(
 
     torch.manual_seed(params.train.seed)  # same init on every rank, then broadcast
     model = build(family, cfg, image_shape, meta["num_classes"])
-    ckpt_meta = {
-        "family": family,
-        "model_args": {
-            "cfg": cfg.model_dump(),
-            "image_shape": list(image_shape),
-            "num_classes": meta["num_classes"],
-            "class_names": meta["class_names"],
-        },
-        "data_hash": meta["sha256"],
-        "fingerprint": fingerprint(params, family, meta["sha256"]),
-        "threads": torch.get_num_threads(),  # train.threads, as torch applied it
-    }
+    ckpt_meta = checkpoint_meta(params, family, meta, image_shape)
     trainer = Trainer(
         model,
         params.train,
@@ -147,3 +136,54 @@ def _train_locked(
             f"({summary['images_per_s']:.0f} images/s) -> {out_dir}"
         )
     return summary
+
+
+def checkpoint_meta(params: Params, family: str, meta: dict, image_shape) -> dict[str, Any]:
+    """What a checkpoint carries besides the trainer's state: enough to rebuild the model
+    without params.yaml, and the fingerprint a resumed run must match."""
+    return {
+        "family": family,
+        "model_args": {
+            "cfg": params.models.family(family).model_dump(),
+            "image_shape": list(image_shape),
+            "num_classes": meta["num_classes"],
+            "class_names": meta["class_names"],
+        },
+        "data_hash": meta["sha256"],
+        "fingerprint": fingerprint(params, family, meta["sha256"]),
+        "threads": torch.get_num_threads(),  # train.threads, as torch applied it
+    }
+
+
+def write_finetune_start(
+    params: Params, family: str, prepared_dir: Path, out_dir: Path, weights: dict[str, Any]
+) -> list[str]:
+    """Write a step-0 checkpoint into `out_dir` that `train_family` resumes as a fine-tune.
+
+    The family is built for this data with the initialisation training from scratch
+    gets; every tensor of `weights` (e.g. a pre-trained EMA state dict) whose name and
+    shape match is copied in, the rest (e.g. label embeddings for another class count)
+    keep their fresh values. Optimizers, LR schedules and the EMA start fresh (the EMA's
+    first update copies the weights). The checkpoint is the trainer's own (`Trainer.save`).
+    Returns the names of the re-initialised modules.
+    """
+    cfg = params.models.family(family)
+    meta = load_meta(prepared_dir)
+    h, w, c = meta["image_shape"]
+    torch.manual_seed(params.train.seed)  # the same initialisation as from scratch
+    model = build(family, cfg, (c, h, w), meta["num_classes"])
+    own = model.state_dict()
+    reinit = [k for k, v in own.items() if k not in weights or weights[k].shape != v.shape]
+    model.load_state_dict({k: own[k] if k in reinit else weights[k] for k in own})
+    trainer = Trainer(
+        model,
+        params.train,
+        cfg.steps,
+        cfg.batch_size,
+        Path(out_dir),
+        checkpoint_meta(params, family, meta, (c, h, w)),
+        progress=False,
+    )
+    torch.manual_seed(params.train.seed + 1)  # the training noise stream train_family seeds
+    trainer.save()
+    return sorted({k.rsplit(".", 1)[0] for k in reinit})

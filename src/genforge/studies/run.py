@@ -20,8 +20,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from genforge.config import DataConfig, Params, validate
 from genforge.data.atomic import atomic_dir
 from genforge.errors import GenforgeError
@@ -63,51 +61,12 @@ def domain_data(params: Params, source: str) -> DataConfig:
 def seed_checkpoint(
     params: Params, family: str, prepared: Path, out_dir: Path, source: Path
 ) -> list[str]:
-    """Write a step-0 checkpoint into `out_dir` that `train_family` resumes as a fine-tune.
+    """A step-0 fine-tune checkpoint in `out_dir` from `source`'s pre-trained EMA weights
+    (training/run.write_finetune_start); returns the re-initialised modules."""
+    from genforge.training.checkpoint import load_checkpoint
+    from genforge.training.run import write_finetune_start
 
-    The family is built for this data; every tensor of the pre-trained EMA weights whose
-    name and shape match is copied in, the rest (e.g. label embeddings for another class
-    count) keep their fresh initialisation. Optimizer and LR-schedule state are fresh and
-    the EMA restarts (n_averaged 0 copies the weights on the first update). Returns the re-initialised names.
-    """
-    from genforge.data.prepare import load_meta
-    from genforge.models import Optimizers, build
-    from genforge.training.checkpoint import load_checkpoint, save_checkpoint
-    from genforge.training.run import fingerprint
-    from genforge.training.trainer import lr_schedulers
-
-    meta = load_meta(prepared)
-    cfg = params.models.family(family)
-    h, w, c = meta["image_shape"]
-    torch.manual_seed(params.train.seed)  # the same initialisation as from scratch
-    model = build(family, cfg, (c, h, w), meta["num_classes"])
-    own, pre = model.state_dict(), load_checkpoint(source)["ema"]
-    reinit = [k for k, v in own.items() if k not in pre or pre[k].shape != v.shape]
-    model.load_state_dict({k: own[k] if k in reinit else pre[k] for k in own})
-    torch.manual_seed(params.train.seed + 1)  # the training noise stream train_family seeds
-    optimizers = model.configure_optimizers()
-    schedulers = lr_schedulers(optimizers, cfg.lr_schedule, cfg.steps)  # fresh, at step 0
-    state = {
-        "family": family,
-        "model_args": {
-            "cfg": cfg.model_dump(),
-            "image_shape": [c, h, w],
-            "num_classes": meta["num_classes"],
-            "class_names": meta["class_names"],
-        },
-        "data_hash": meta["sha256"],
-        "fingerprint": fingerprint(params, family, meta["sha256"]),
-        "step": 0,
-        "seconds": 0.0,
-        "model": model.state_dict(),
-        "ema": model.state_dict(),
-        "ema_n_averaged": torch.tensor(0, dtype=torch.long),
-        "optimizers": Optimizers(optimizers).state_dict(),
-        "schedulers": [s.state_dict() for s in schedulers],
-        "rng": {"torch": torch.get_rng_state(), "cuda": []},
-    }
-    save_checkpoint(state, out_dir / "checkpoint.pt")
-    return sorted({k.rsplit(".", 1)[0] for k in reinit})
+    return write_finetune_start(params, family, prepared, out_dir, load_checkpoint(source)["ema"])
 
 
 class Studies:
