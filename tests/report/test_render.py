@@ -113,7 +113,7 @@ def test_cli_writes_the_report(tree, monkeypatch, capsys):
     (tree / "params.yaml").write_text(json.dumps(report_params().model_dump(mode="json")))
     assert main(["report"]) == 0
     out = capsys.readouterr().out
-    assert "wrote reports/index.html and reports/report.md: 11 tables" in out
+    assert "wrote reports/index.html and reports/report.md: 12 tables" in out  # 1-10, 3b, 5b
     assert (tree / "reports" / "report.json").is_file()
 
 
