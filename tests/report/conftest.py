@@ -134,7 +134,9 @@ def trained_tree(tmp_path_factory) -> Path:
     prepare(params.data, root / "data/raw", root / "data/prepared")
     for f in FAMILIES:
         train_family(params, f, root / "data/prepared", root / "models" / f, progress=False)
-    train_featurizer(params, root / "data/prepared", root / "models/featurizer")
+    train_featurizer(
+        params, root / "data/prepared", root / "models/featurizer", root / ".genforge-cache"
+    )
     return root
 
 
