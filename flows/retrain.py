@@ -111,7 +111,11 @@ def record(repo: str, stages: list[str]) -> None:
     pipeline.commit(stages, Path(repo))
 
 
-@task(retries=2, retry_delay_seconds=[5, 20])
+# Tag-based task concurrency: `prefect concurrency-limit create genforge-promotion 1` on a
+# Prefect server runs one gate at a time across flow runs (it saves a gate re-scoring a
+# champion another one is moving); the registry's promotion lock is what keeps the
+# aliases consistent, with or without it.
+@task(retries=2, retry_delay_seconds=[5, 20], tags=["genforge-promotion"])
 def register_and_gate(repo: str, params_path: str, families: list[str]) -> dict[str, Any]:
     """Log candidates to MLflow, run the promotion gate, move the aliases."""
     from genforge.registry.promote import register_and_promote

@@ -29,6 +29,7 @@ from genforge.registry.versions import (
     FORCE_REASON,
     FORCED,
     PREVIOUS,
+    ChampionMoved,
     Registry,
     RegistryError,
     candidate_key,
@@ -47,6 +48,7 @@ from genforge.tracking.runs import (
 
 Rescore = Callable[[Any], dict[str, Any]]  # model version -> metrics on the current data
 PREPARED, METRICS, MODELS = Path("data/prepared"), Path("metrics"), Path("models")
+MAX_REJUDGE = 5  # judgements against a champion that keeps moving before giving up
 DIGEST = "checkpoint_sha256"  # in metrics/<family>.json and a version's tag (serving checks it)
 
 
@@ -223,34 +225,42 @@ def judge_candidates(
 ) -> dict[str, Any]:
     """Judge every candidate against the thresholds and the re-scored champion, tag the
     verdicts, promote the best passing one; returns the report (not yet written).
-    Raises GateBlocked (with its report) when the champion cannot be re-scored."""
-    cfg = tr.params.gate
-    champion = reg.alias(CHAMPION)
-    rescored, note = None, None
-    held = {mv.version for mv in (champion, reg.alias(PREVIOUS)) if mv is not None}
-    to_judge = {f: mv for f, mv in candidates.items() if mv.version not in held}
-    if champion is not None and to_judge:
+
+    The champion is re-scored unlocked (minutes), then verdicts and the move are written
+    under the promotion lock only if the champion is still the one re-scored; when
+    another promotion moved it meanwhile, the candidates are judged again against the
+    new one (issue 18 item 4). Raises GateBlocked (with its report) when the champion
+    cannot be re-scored."""
+    for _ in range(MAX_REJUDGE):
+        champion = reg.alias(CHAMPION)
+        held = {mv.version for mv in (champion, reg.alias(PREVIOUS)) if mv is not None}
+        to_judge = {f: mv for f, mv in candidates.items() if mv.version not in held}
+        rescored, note = None, None
+        if champion is not None and to_judge:
+            try:
+                rescored, note = rescore_champion(champion, rescore)
+            except GateBlocked as exc:
+                exc.report = blocked_report(tr, reg, candidates, champion, to_judge, str(exc))
+                raise
+        verdicts = {f: verdict_on(tr, mv, rescored) for f, mv in to_judge.items()}
+        winner = gate.best({f: version_metrics(to_judge[f]) for f in verdicts}, verdicts)
         try:
-            rescored, note = rescore_champion(champion, rescore)
-        except GateBlocked as exc:
-            exc.report = blocked_report(tr, reg, candidates, champion, to_judge, str(exc))
-            raise
-    verdicts = {}
-    for family, mv in to_judge.items():
-        verdict = gate.judge(version_metrics(mv), cfg, rescored)
-        reasons = list(verdict.reasons)
-        if mv.tags.get("data_sha256") != tr.tags["data_sha256"]:
-            reasons.append(
-                f"evaluated on data {mv.tags.get('data_sha256', '?')[:12]}, the current data is "
-                f"{tr.tags['data_sha256'][:12]}: re-run the pipeline"
-            )
-        verdicts[family] = gate.Verdict(not reasons, reasons)
-        compared = {"gate.champion_version": champion.version if rescored else ""}
-        reg.set_verdict(mv, verdicts[family].passed, reasons, compared)
-    fids = {f: version_metrics(to_judge[f]) for f in verdicts}
-    winner = gate.best(fids, verdicts)
-    if winner is not None:
-        reg.move_champion(to_judge[winner])
+            with reg.locked():
+                if _version(reg.alias(CHAMPION)) != _version(champion):
+                    raise ChampionMoved("the champion moved while it was re-scored")
+                compared = {"gate.champion_version": champion.version if rescored else ""}
+                for family, verdict in verdicts.items():
+                    reg.set_verdict(to_judge[family], verdict.passed, verdict.reasons, compared)
+                if winner is not None:
+                    reg.move_champion(to_judge[winner], expected=champion)
+            break
+        except ChampionMoved:
+            continue
+    else:
+        raise RegistryError(
+            f"{reg.name}: the champion moved {MAX_REJUDGE} times while these candidates were "
+            "judged (other promotions running); nothing promoted, run again"
+        )
     report = build_report(tr, reg, "register", candidates, champion)
     report.update(
         champion_stored=version_metrics(champion) if champion else None,
@@ -259,6 +269,21 @@ def judge_candidates(
         promoted=who(to_judge[winner]) if winner else None,
     )
     return report
+
+
+def verdict_on(tr: Tracker, mv, rescored: dict[str, Any] | None) -> gate.Verdict:
+    """The gate's verdict on one version (pure: nothing written)."""
+    reasons = list(gate.judge(version_metrics(mv), tr.params.gate, rescored).reasons)
+    if mv.tags.get("data_sha256") != tr.tags["data_sha256"]:
+        reasons.append(
+            f"evaluated on data {mv.tags.get('data_sha256', '?')[:12]}, the current data is "
+            f"{tr.tags['data_sha256'][:12]}: re-run the pipeline"
+        )
+    return gate.Verdict(not reasons, reasons)
+
+
+def _version(mv) -> str | None:
+    return None if mv is None else str(mv.version)
 
 
 def blocked_report(tr, reg, candidates, champion, to_judge, why: str) -> dict[str, Any]:

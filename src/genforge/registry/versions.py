@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genforge.errors import GenforgeError
 from genforge.registry.gate import GATED_METRICS
+from genforge.registry.lock import LOCK_SUFFIX, LOCK_WAIT_S, PromotionLock
 from genforge.tracking.runs import file_sha256, read_metrics
 
 CHAMPION = "champion"
@@ -30,6 +33,15 @@ FORCE_REASON = "gate.force_reason"
 
 class RegistryError(GenforgeError):
     """A registry operation that cannot be done (nothing to promote, no previous, ...)."""
+
+
+class ChampionMoved(RegistryError):
+    """Another promotion moved the champion after this one read it."""
+
+
+ANY = object()  # move_champion(expected=ANY): no compare-and-set
+NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")  # MLflow: no such alias
+MOVING = "genforge.moving_aliases"  # registered-model tag: an alias move in progress
 
 
 def eligible(mv) -> bool:
@@ -54,6 +66,8 @@ def stored_verdict(mv) -> dict[str, Any]:
 class Registry:
     client: Any  # mlflow.MlflowClient
     name: str
+    lock_wait_s: float = LOCK_WAIT_S
+    _held: bool = field(default=False, init=False, repr=False)
 
     def ensure(self) -> None:
         """Create the registered model on first use."""
@@ -101,8 +115,10 @@ class Registry:
 
         try:
             return self.client.get_model_version_by_alias(self.name, alias)
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if exc.error_code in NOT_FOUND:
+                return None
+            raise  # a server that cannot answer is not "no champion"
 
     def set_tags(self, mv, tags: dict[str, str]) -> None:
         for key, value in tags.items():
@@ -111,37 +127,86 @@ class Registry:
     def set_verdict(self, mv, passed: bool, reasons: list[str], extra: dict[str, str]) -> None:
         self.set_tags(mv, {PASSED: str(passed).lower(), REASONS: json.dumps(reasons), **extra})
 
-    def _point(self, alias: str, mv) -> None:
-        fresh = self.get(mv.version)
-        if alias == CHAMPION and not eligible(fresh):
+    def _check(self, mv) -> None:
+        if not eligible(self.get(mv.version)):
             raise RegistryError(
                 f"{self.name} v{mv.version} failed the gate and was not forced: "
                 f"refusing to make it {CHAMPION}"
             )
-        self.client.set_registered_model_alias(self.name, alias, mv.version)
 
-    def move_champion(self, mv) -> Any:
-        """`champion` -> mv, `previous` -> the old champion; returns the old champion."""
-        old = self.alias(CHAMPION)
-        if old is not None and old.version == mv.version:
-            raise RegistryError(f"{self.name} v{mv.version} is already the {CHAMPION}")
-        self._point(CHAMPION, mv)  # checked first: a refused move changes nothing
-        if old is not None:
-            self._point(PREVIOUS, old)
+    def move_champion(self, mv, expected: Any = ANY) -> Any:
+        """`champion` -> mv, `previous` -> the old champion; returns the old champion.
+
+        Under the promotion lock; with `expected` (a version or None), refused with
+        ChampionMoved unless the champion is still that one (compare-and-set: a gate
+        compared mv with `expected`, not with whatever moved in meanwhile)."""
+        with self.locked():
+            old = self.alias(CHAMPION)
+            if expected is not ANY and _number(old) != _number(expected):
+                raise ChampionMoved(
+                    f"{self.name}: the {CHAMPION} moved from v{_number(expected)} to "
+                    f"v{_number(old)} while v{mv.version} was being judged"
+                )
+            if old is not None and old.version == mv.version:
+                raise RegistryError(f"{self.name} v{mv.version} is already the {CHAMPION}")
+            self._check(mv)  # checked first: a refused move changes nothing
+            self._move(mv.version, old.version if old is not None else None)
         return old
 
     def swap(self) -> tuple[Any, Any]:
         """Rollback: `champion` <-> `previous`; returns (new champion, new previous)."""
-        champ, prev = self.alias(CHAMPION), self.alias(PREVIOUS)
-        if prev is None:
-            raise RegistryError(
-                f"{self.name} has no '{PREVIOUS}' version to roll back to"
-                + ("" if champ else f" (and no '{CHAMPION}')")
-            )
-        self._point(CHAMPION, prev)
-        if champ is not None:
-            self._point(PREVIOUS, champ)
+        with self.locked():
+            champ, prev = self.alias(CHAMPION), self.alias(PREVIOUS)
+            if prev is None:
+                raise RegistryError(
+                    f"{self.name} has no '{PREVIOUS}' version to roll back to"
+                    + ("" if champ else f" (and no '{CHAMPION}')")
+                )
+            self._check(prev)
+            self._move(prev.version, champ.version if champ is not None else None)
         return prev, champ
+
+    def _move(self, champion: str, previous: str | None) -> None:
+        """Both alias writes, journalled: the plan is a tag of the registered model until
+        both are done, so a failure between them (a server gone) loses nothing: the next
+        `locked()` finishes it. `previous` first: until `champion` moves, both name the
+        old champion, which stays served."""
+        plan = json.dumps({CHAMPION: champion, PREVIOUS: previous})
+        self.client.set_registered_model_tag(self.name, MOVING, plan)
+        self._apply(json.loads(plan))
+
+    def _apply(self, plan: dict[str, str | None]) -> None:
+        if plan.get(PREVIOUS):
+            self.client.set_registered_model_alias(self.name, PREVIOUS, plan[PREVIOUS])
+        self.client.set_registered_model_alias(self.name, CHAMPION, plan[CHAMPION])
+        self.client.delete_registered_model_tag(self.name, MOVING)
+
+    def unfinished(self) -> dict[str, str | None] | None:
+        """The alias move a failure interrupted, if any."""
+        plan = self.client.get_registered_model(self.name).tags.get(MOVING)
+        return json.loads(plan) if plan else None
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the promotion lock of this registered model (re-entrant); on entry,
+        finish an alias move a failure interrupted."""
+        if self._held:
+            yield
+            return
+        lock = PromotionLock(self.client, f"{self.name}{LOCK_SUFFIX}", self.lock_wait_s)
+        lock.acquire()
+        self._held = True
+        try:
+            if (plan := self.unfinished()) is not None:
+                self._apply(plan)
+            yield
+        finally:
+            self._held = False
+            lock.release()
+
+
+def _number(mv) -> str | None:
+    return None if mv is None else str(mv.version)
 
 
 # What a candidate was judged on besides its weights: a re-run evaluation that only
