@@ -127,3 +127,14 @@ def test_features_that_cannot_tell_fail_the_stage_and_write_nothing(tmp_path):
         train_featurizer(params, tmp_path / "data/prepared", out, tmp_path / "cache")
     assert not out.exists()
     assert not [p for p in (tmp_path / "models").iterdir()], "staging files left behind"
+
+
+def test_pixel_moments_in_chunks_equal_the_whole_split_at_once():
+    """The Gaussian reference's moments, computed without a float copy of the split."""
+    from genforge.evaluation.reference import pixel_moments
+
+    x = torch.randint(0, 256, (3000, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+    x = x.to(torch.uint8)
+    mean, std = pixel_moments(x, chunk=999)
+    assert torch.allclose(mean, x.double().mean(0), atol=1e-9)
+    assert torch.allclose(std, x.double().std(0), atol=1e-9)
