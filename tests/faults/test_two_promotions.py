@@ -23,8 +23,16 @@ from pathlib import Path
 from tests.faults.conftest import params_for, stored
 from genforge.registry.promote import register_and_promote
 
+barrier = Path(sys.argv[3])
+first = []
+
 def slow(mv):  # re-scoring takes a while: both processes re-score the same champion
-    time.sleep(3)
+    if not first:
+        first.append(mv.version)
+        (barrier / sys.argv[2]).touch()
+        deadline = time.monotonic() + 120
+        while len(list(barrier.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
     return stored(mv)
 
 register_and_promote(params_for("faults"), [sys.argv[2]], Path(sys.argv[1]), rescore=slow)
@@ -38,8 +46,10 @@ def test_two_promotions_at_once_move_the_champion_one_at_a_time(
     other = project(tmp_path / "other", *checkpoints)
     write_metrics(root, "gan", fid=4.0)  # beats v1 (5.0)
     write_metrics(other, "vae", fid=3.0)  # beats both
+    barrier = tmp_path / "barrier"  # both are inside their re-score before either moves
+    barrier.mkdir()
     procs = [
-        subprocess.Popen([sys.executable, "-c", PROMOTE, str(where), family])
+        subprocess.Popen([sys.executable, "-c", PROMOTE, str(where), family, str(barrier)])
         for where, family in ((root, "gan"), (other, "vae"))
     ]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
