@@ -15,12 +15,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationError, create_model, model_validator
 
+from genforge.data.sources import SOURCES as SOURCE_TABLE
 from genforge.models.base import FamilyConfig
 from genforge.models.registry import config_class, family_names
 from genforge.sections import Fraction, NonNegInt, PosFloat, PosInt, Section
 
 FAMILIES = family_names()  # every package under models/ (models/registry.py)
-SOURCES = ("digits", "shapes", "folder", "mnist-idx", "npz")
+SOURCES = tuple(SOURCE_TABLE)  # data/sources.py's table: the one list of data sources
 Family = Literal[FAMILIES]  # type: ignore[valid-type]  # a name models.families may hold
 
 
@@ -47,7 +48,7 @@ class ShapesConfig(Section):
 
 
 class DataConfig(Section):
-    source: Literal["digits", "shapes", "folder", "mnist-idx", "npz"] = "digits"
+    source: Literal[SOURCES] = "digits"  # type: ignore[valid-type]
     path: str | None = None  # folder / mnist-idx: a directory; npz: a file
     image_size: Annotated[int, Field(ge=4, le=256)] = 16
     channels: Literal[1, 3] = 1
@@ -58,9 +59,10 @@ class DataConfig(Section):
 
     @model_validator(mode="after")
     def _path_matches_source(self) -> DataConfig:
-        if self.source in ("folder", "mnist-idx", "npz") and not self.path:
+        needs_path = SOURCE_TABLE[self.source].needs_path
+        if needs_path and not self.path:
             raise ValueError(f"data.path is required when data.source is {self.source!r}")
-        if self.source in ("digits", "shapes") and self.path:
+        if not needs_path and self.path:
             raise ValueError(f"data.path must be empty when data.source is {self.source!r}")
         return self
 

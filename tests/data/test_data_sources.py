@@ -106,3 +106,38 @@ def test_missing_path_names_it_and_the_setting(data_cfg, tmp_path, source, path,
 def test_npz_path_that_is_a_directory_is_refused(data_cfg, tmp_path):
     with pytest.raises(DataError, match=r"is a directory, expected a file"):
         load_source(data_cfg(source="npz", path=str(tmp_path)))
+
+
+def test_the_source_table_is_the_one_list_of_sources(data_cfg, tmp_path):
+    """config's data.source choices and its path check come from sources.SOURCES."""
+    from typing import get_args
+
+    from genforge.config import DataConfig, ParamsError, validate
+    from genforge.data.sources import SOURCES
+
+    assert get_args(DataConfig.model_fields["source"].annotation) == tuple(SOURCES)
+    for name, row in SOURCES.items():
+        other = {} if row.needs_path else {"path": str(tmp_path)}
+        with pytest.raises(ParamsError, match=rf"data\.path .* data\.source is '{name}'"):
+            validate({"data": {"source": name, **other}})
+
+
+@pytest.mark.parametrize("what", ["load_source", "ingest", "load_raw"])
+def test_an_unknown_source_is_an_error_naming_the_allowed_ones(tmp_path, what):
+    """Past validation (a hand-built config), an unknown source is refused, never read as npz."""
+    from genforge.config import DataConfig
+    from genforge.data.ingest import ingest, load_raw
+
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 3, 3), np.uint8), y=np.array([0, 1]))
+    (tmp_path / "raw").mkdir()
+    cfg = DataConfig.model_construct(source="tiff", path=str(tmp_path / "d.npz"))
+    call = {
+        "load_source": lambda: load_source(cfg),
+        "ingest": lambda: ingest(cfg, tmp_path / "snap"),
+        "load_raw": lambda: load_raw(cfg, tmp_path / "raw"),
+    }[what]
+    with pytest.raises(
+        DataError, match=r"data\.source 'tiff' is not a known source; allowed: digits, shapes, "
+    ):
+        call()
+    assert not (tmp_path / "snap").exists()

@@ -22,11 +22,9 @@ from typing import Any
 from genforge.config import DataConfig
 from genforge.data.atomic import atomic_dir
 from genforge.data.errors import DataError, require_path
-from genforge.data.idx import find_idx_pairs
-from genforge.data.images import list_folder
 from genforge.data.imageset import ImageSet
 from genforge.data.npz import load_npz, save_npz
-from genforge.data.sources import GENERATED, load_path, load_source, source_path
+from genforge.data.sources import load_path, load_source, source, source_path
 
 _HINT = "run `genforge ingest` first (or `dvc pull` the raw data)"
 
@@ -42,24 +40,17 @@ def _check_apart(src: Path, raw_dir: Path) -> None:
         )
 
 
-def _files_to_copy(cfg: DataConfig, src: Path) -> list[tuple[Path, Path]]:
-    """(source file, path relative to the snapshot) for every file the snapshot keeps."""
-    if cfg.source == "folder":
-        return [(f, Path(name) / f.name) for name, files in list_folder(src).items() for f in files]
-    if cfg.source == "mnist-idx":
-        return [(f, Path(f.name)) for pair in find_idx_pairs(src) for f in pair]
-    return [(src, Path(src.name))]  # npz
-
-
 def _write_snapshot(cfg: DataConfig, dest: Path) -> tuple[ImageSet, list[Path]]:
     """Write the snapshot of `cfg`'s source into the empty directory `dest`."""
+    row = source(cfg.source)  # an unknown source is an error here, before anything is read
     data = load_source(cfg)
-    if cfg.source in GENERATED:
+    if not row.needs_path:
         rel = Path(f"{cfg.source}.npz")
         save_npz(dest / rel, x=data.x, y=data.y, class_names=data.class_names)
         return data, [rel]
     src = source_path(cfg)
-    copies = _files_to_copy(cfg, src)
+    assert row.copies is not None  # every path source says what its snapshot keeps
+    copies = row.copies(src)
     for file, rel in copies:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file, dest / rel)  # contents only: DVC hashes bytes, not mtimes
@@ -100,14 +91,16 @@ def load_raw(cfg: DataConfig, raw_dir: Path) -> ImageSet:
     digits/shapes snapshots are the npz ``<source>.npz``; an npz snapshot is the one
     ``*.npz`` in `raw_dir`; folder and mnist-idx snapshots are read as such.
     """
+    row = source(cfg.source)
     raw_dir = require_path(Path(raw_dir), "directory", _HINT)
-    if cfg.source in GENERATED:
+    if not row.needs_path:
         return load_npz(require_path(raw_dir / f"{cfg.source}.npz", "file", _HINT))
-    if cfg.source == "npz":
-        found = sorted(raw_dir.glob("*.npz"))
+    if row.raw_glob is not None:  # a file source: its one copy inside the snapshot
+        found = sorted(raw_dir.glob(row.raw_glob))
         if len(found) != 1:
             raise DataError(
-                f"{raw_dir}: expected exactly one .npz snapshot, found {len(found)}; {_HINT}"
+                f"{raw_dir}: expected exactly one {row.raw_glob} snapshot, found {len(found)}; "
+                f"{_HINT}"
             )
         return load_path(cfg, found[0])
     return load_path(cfg, raw_dir)

@@ -9,10 +9,14 @@ so a seed gives the same bytes on every run.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from genforge.config import ShapesConfig
 from genforge.data.imageset import ImageSet, make_imageset
+
+if TYPE_CHECKING:  # config imports the source table, which imports this module
+    from genforge.config import ShapesConfig
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (255, 0, 0),
