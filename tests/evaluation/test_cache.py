@@ -111,3 +111,51 @@ def test_cache_key_covers_data_weights_extractor_and_settings():
         cache_name("train", "d" * 64, a, image_shape=[1, 8, 8], n=101),
     ]
     assert len({base, *variants}) == 6
+
+
+def test_the_cache_key_holds_the_metric_code(tmp_path, monkeypatch):
+    """Editing a metric module, METRIC_KEYS or the reference kinds gives new cache names."""
+    import shutil
+
+    from genforge.evaluation import cache, reference, scoring
+
+    a = Extractor("genforge-domain", "w.pt", "0" * 64, rgb=False)
+    copy = tmp_path / "evaluation"
+    copy.mkdir()
+    for name in cache.CODE:
+        shutil.copyfile(cache.EVALUATION_DIR / name, copy / name)
+    base = cache.code_digest()
+    assert cache.code_digest(copy) == base  # by content, not by path
+    seen = {base}
+    for name in cache.CODE:  # a one-line edit of any of them
+        with open(copy / name, "a") as f:
+            f.write("# edited\n")
+        cache.code_digest.cache_clear()  # once per process in real use
+        seen.add(cache.code_digest(copy))
+    assert len(seen) == 1 + len(cache.CODE)
+
+    name = cache_name("reference", "d" * 64, a, n=100)
+    for module, attr, value in [
+        (scoring, "METRIC_KEYS", (*scoring.METRIC_KEYS, "new_metric")),
+        (reference, "KINDS", (*reference.KINDS, "new_kind")),
+    ]:
+        with monkeypatch.context() as m:
+            m.setattr(module, attr, value)
+            cache.code_digest.cache_clear()
+            assert cache_name("reference", "d" * 64, a, n=100) != name, attr
+        cache.code_digest.cache_clear()
+    assert cache_name("reference", "d" * 64, a, n=100) == name
+
+
+def test_cached_reference_from_other_metric_code_is_recomputed(digits, tmp_path, monkeypatch):
+    from genforge.evaluation import cache
+
+    params, root = digits
+    judge = load_judge(
+        params.evaluate, root / "data/prepared", root / "models/featurizer", tmp_path
+    )
+    reference_for(judge, 200, seed=0)
+    assert reference_for(judge, 200, seed=0)[1]
+    monkeypatch.setattr(cache, "code_digest", lambda: "f" * 64)  # as if scoring.py was edited
+    _, hit = reference_for(judge, 200, seed=0)
+    assert not hit

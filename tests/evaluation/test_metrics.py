@@ -124,3 +124,16 @@ def test_class_metrics_and_proportional_labels():
     few = class_metrics(torch.tensor([0] * 99 + [1]), real, min_fraction=0.2)
     assert few["classes_covered"] == 1  # 1 % < 0.2 x 30 %: a stray sample covers nothing
     assert class_histogram(torch.tensor([2, 2]), 3).tolist() == [0.0, 0.0, 1.0]
+
+
+def test_a_metric_missing_from_metric_keys_is_an_error_not_dropped():
+    from genforge.evaluation.scoring import in_file_order
+
+    full = {k: 0.0 for k in reversed(METRIC_KEYS)}
+    assert list(in_file_order(full)) == list(METRIC_KEYS)
+    with pytest.raises(RuntimeError, match=r"computed \['sharpness'\] not in METRIC_KEYS"):
+        in_file_order({**full, "sharpness": 1.0})
+    del full["kid"]
+    with pytest.raises(RuntimeError, match=r"missing \['kid'\]"):
+        in_file_order(full)
+    assert len(set(METRIC_KEYS)) == len(METRIC_KEYS)

@@ -4,13 +4,16 @@ torch-fidelity caches features and FID statistics under ``<cache_root>/<input
 name>-<extractor>-...pt`` and keys them by nothing but the input name it is given.
 So every name genforge gives it is a digest of everything the cached values depend
 on: the prepared data's content hash, the extractor, the sha256 of its weights file,
-the image shape, the sample count and the metric settings. A new dataset, a
-retrained featurizer or other settings give a new name, hence a recomputation;
-stale entries are never read (delete the folder to reclaim the space).
+the image shape, the sample count, the metric settings and the code that computes
+the values (`code_digest`: the metric list, the reference kinds and the sources of
+the evaluation modules that compute them). A new dataset, a retrained featurizer,
+other settings or an edited metric give a new name, hence a recomputation; stale
+entries are never read (delete the folder to reclaim the space).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -21,11 +24,35 @@ import numpy as np
 
 from genforge.evaluation.extractor import Extractor
 
-# Bump when the meaning of a cached value changes (a metric's definition, the sampling
-# of a baseline): every older entry is then ignored.
+# Bump only when a cached value's meaning changes outside the modules in CODE (those
+# are in the key by content): every older entry is then ignored.
 # 2: calibration references and the data-copying statistic; 3: k-NN metrics on the
 # reference subsample (evaluate.reference_max, recorded as reference_n)
 CACHE_VERSION = 3
+
+# The evaluation modules whose code decides what a cached value means (the reference
+# points are scored by all of them); relative to src/genforge/evaluation.
+CODE = (
+    "reference.py", "scoring.py", "calibration.py", "copying.py", "diversity.py",
+    "fidelity.py", "two_sample.py",
+)  # fmt: skip
+
+
+EVALUATION_DIR = Path(__file__).parent
+
+
+@functools.cache
+def code_digest(root: Path = EVALUATION_DIR) -> str:
+    """sha256 of what cached values depend on in code: METRIC_KEYS, reference.KINDS and
+    the sources of the CODE modules under `root`, so editing a metric recomputes instead
+    of reading values computed by the old code (a hand-bumped version was forgotten)."""
+    from genforge.evaluation import reference, scoring  # they import this module
+
+    h = hashlib.sha256(json.dumps([scoring.METRIC_KEYS, reference.KINDS]).encode())
+    for name in CODE:
+        h.update(name.encode())
+        h.update((Path(root) / name).read_bytes())
+    return h.hexdigest()
 
 
 def cache_name(kind: str, data_hash: str, extractor: Extractor, **settings: Any) -> str:
@@ -40,6 +67,7 @@ def cache_name(kind: str, data_hash: str, extractor: Extractor, **settings: Any)
     blob = json.dumps(
         {
             "version": CACHE_VERSION,
+            "code": code_digest(),
             "kind": kind,
             "data": data_hash,
             "extractor": extractor.name,

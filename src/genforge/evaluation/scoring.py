@@ -69,6 +69,18 @@ METRIC_KEYS = (
 )  # fmt: skip
 
 
+def in_file_order(metrics: dict[str, Any]) -> dict[str, Any]:
+    """`metrics` in METRIC_KEYS order; a key computed but not listed there (or listed but
+    not computed) is an error, so a new metric cannot be dropped from the files silently."""
+    extra, missing = set(metrics) - set(METRIC_KEYS), set(METRIC_KEYS) - set(metrics)
+    if extra or missing:
+        raise RuntimeError(
+            f"evaluation/scoring.py: Judge._score computed {sorted(extra)} not in METRIC_KEYS "
+            f"and missing {sorted(missing)} of it; list every metric in METRIC_KEYS exactly once"
+        )
+    return {k: metrics[k] for k in METRIC_KEYS}
+
+
 @dataclass
 class Scored:
     """The metrics of one image set plus what the report images need."""
@@ -233,7 +245,7 @@ class Judge:
         )
         metrics.update(n_samples=len(images), reference_n=len(ref_f))
         metrics["eval_seconds"] = time.perf_counter() - start
-        return Scored({k: metrics[k] for k in METRIC_KEYS}, p_real, gen_f)
+        return Scored(in_file_order(metrics), p_real, gen_f)
 
     def check_shape(self, images: Tensor) -> None:
         want = tuple(self.train[0].shape[1:])
