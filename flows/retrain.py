@@ -130,7 +130,7 @@ def unjudged(repo: str, params_path: str, families: list[str]) -> list[str]:
     registry: a gate that failed after training was committed left them unjudged."""
     import mlflow
 
-    from genforge.registry.promote import METRICS, MODELS
+    from genforge.registry.candidates import METRICS, MODELS
     from genforge.registry.versions import Registry, candidate_key
     from genforge.registry.versions import unjudged as without_verdict
     from genforge.tracking import lineage
