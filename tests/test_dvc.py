@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from genforge.config import load_params
@@ -17,10 +18,15 @@ def covered(path: Path, deps: list[str]) -> bool:
     return any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in deps)
 
 
-def train_deps(family: str) -> list[str]:
-    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["train"]
+def family_deps(family: str, stage_name: str = "train") -> list[str]:
+    """The deps of the foreach stage `stage_name`@`family`."""
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage_name]
     assert stage["foreach"] == "${models.families}"
     return [d.replace("${item}", family) for d in stage["do"]["deps"]]
+
+
+def train_deps(family: str) -> list[str]:
+    return family_deps(family, "train")
 
 
 def test_train_stage_deps_cover_each_family_module():
@@ -33,13 +39,23 @@ def test_train_stage_deps_cover_each_family_module():
         assert f"models.{family}" in [p.replace("${item}", family) for p in stage["do"]["params"]]
 
 
-def test_a_family_stage_depends_on_no_other_family():
-    """Adding or editing one family's package leaves every other train@ stage fresh."""
+@pytest.mark.parametrize("stage", ["train", "evaluate"])
+def test_a_family_stage_depends_on_no_other_family(stage):
+    """Adding or editing one family's package leaves every other train@/evaluate@ stage fresh."""
     for family in family_names():
-        deps = train_deps(family)
+        deps = family_deps(family, stage)
+        assert "src/genforge/models" not in deps, f"{stage}@{family} depends on all of models/"
         for other in set(family_names()) - {family}:
             for path in (MODELS_DIR / other).rglob("*.py"):
-                assert not covered(path, deps), f"train@{family} depends on {path}"
+                assert not covered(path, deps), f"{stage}@{family} depends on {path}"
+
+
+def test_evaluate_stage_depends_on_the_family_it_loads():
+    """evaluate@X rebuilds X's model from its checkpoint: X's sources are deps, as for train."""
+    for family in family_names():
+        deps = family_deps(family, "evaluate")
+        for path in family_sources(family):
+            assert covered(path, deps), f"evaluate@{family} does not depend on {path}"
 
 
 def test_family_sources_follow_the_imports():
