@@ -295,6 +295,8 @@ def train_stale(
 
 def summary(repo: str, families: list[str]) -> str:
     """Markdown table: family, FID, recall, coverage, verdict; the champion marked."""
+    from genforge.evaluation.evaluate import num
+
     root = Path(repo)
     gate_path = root / "gate" / "report.json"
     gate = json.loads(gate_path.read_text()) if gate_path.is_file() else {}
@@ -311,10 +313,8 @@ def summary(repo: str, families: list[str]) -> str:
         if v and not v.get("passed"):
             verdict += ": " + "; ".join(v.get("reasons", []))
         name = f"**{f}** (champion)" if f == champion else f
-        rows.append(
-            f"| {name} | {m.get('fid', float('nan')):.2f} | {m.get('recall', float('nan')):.2f} "
-            f"| {m.get('coverage', float('nan')):.2f} | {verdict if v else 'not gated'} |"
-        )
+        cells = " | ".join(num(m.get(k), ".2f") for k in ("fid", "recall", "coverage"))
+        rows.append(f"| {name} | {cells} | {verdict if v else 'not gated'} |")
     return "\n".join(rows)
 
 

@@ -120,3 +120,13 @@ def test_cli_evaluate(digits, trained_vae, tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "metrics/vae.json").read_text())["family"] == "vae"
     assert (tmp_path / "evals/vae/fooled.png").is_file()
     assert (tmp_path / params.evaluate.cache_dir).is_dir()
+
+
+def test_a_diverged_models_null_metrics_still_print():
+    """NaN metrics are written as null; the stage's summary line must not crash on them."""
+    from genforge.evaluation.evaluate import summary_line
+
+    m = {"family": "gan", "fid": None, "fid_ci_low": None, "kid": float("nan"),
+         "reference": {"floor": {"fid": 0.7}, "blur": {"fid": None}}}  # fmt: skip
+    line = summary_line(m)
+    assert line.startswith("gan: FID n/a (floor 0.7, blur n/a") and "KID n/a" in line

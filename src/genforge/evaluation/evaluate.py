@@ -13,7 +13,6 @@ generated images the two-sample test found most real).
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,41 +21,19 @@ from torch import Tensor
 
 from genforge.config import Params
 from genforge.data.atomic import atomic_file, write_json_atomic
-from genforge.errors import GenforgeError
 from genforge.evaluation.calibration import relative_metrics, with_relative
 from genforge.evaluation.copying import closest_pairs
+from genforge.evaluation.curve import CURVE, fid_curve, write_curve
 from genforge.evaluation.diversity import proportional_labels
 from genforge.evaluation.featurizer import file_sha256
 from genforge.evaluation.reference import reference_for
+from genforge.evaluation.sampling import EvaluationError, check_fits, sample_images
 from genforge.evaluation.scoring import Judge, Scored, load_judge
 from genforge.images import grid_image, grid_samples
 from genforge.training.checkpoint import load_checkpoint, load_model
 
 FOOLED = 16  # images in fooled.png
 COPIES = 8  # generated/train pairs in copies.png
-
-
-class EvaluationError(GenforgeError):
-    """A model that does not fit the prepared data, or was trained on other data."""
-
-
-def sample_images(
-    model, n: int, labels: Tensor | None, seed: int, batch_size: int, sample_kwargs: dict
-) -> tuple[Tensor, float]:
-    """`n` uint8 images in batches from one seeded CPU generator; returns (images, seconds)."""
-    gen = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    out = []
-    start = time.perf_counter()
-    with torch.no_grad():
-        for i in range(0, n, batch_size):
-            m = min(batch_size, n - i)
-            y = None if labels is None else labels[i : i + m]
-            out.append(model.sample(m, labels=y, generator=gen, **sample_kwargs).cpu())
-    seconds = time.perf_counter() - start
-    model.train(was_training)
-    return torch.cat(out), seconds
 
 
 def bits_per_dim(model, x: Tensor, y: Tensor, batch_size: int) -> float | None:
@@ -69,15 +46,6 @@ def bits_per_dim(model, x: Tensor, y: Tensor, batch_size: int) -> float | None:
                 return None
             total, count = total + bpd * len(xb), count + len(xb)
     return total / count if count else None
-
-
-def check_fits(model, judge: Judge) -> None:
-    want = tuple(judge.train[0].shape[1:])
-    if tuple(model.image_shape) != want or model.num_classes != judge.meta["num_classes"]:
-        raise EvaluationError(
-            f"the model makes {tuple(model.image_shape)} images of {model.num_classes} classes, "
-            f"the prepared data has {want} and {judge.meta['num_classes']}; retrain it"
-        )
 
 
 def tidy(value: Any) -> Any:
@@ -169,8 +137,6 @@ def evaluate_family(
     metrics = {**metrics, "family": family, "reference": tidy(with_relative(reference))}
     metrics.update(checkpoint_sha256=digest, checkpoint_step=int(state["step"]))
     if evals_dir is not None:
-        from genforge.evaluation.curve import CURVE, fid_curve, write_curve
-
         write_images(Path(evals_dir), model, images, scored, judge)
         curve = fid_curve(model, path.parent, judge, cfg.curve_samples, cfg.seed)
         write_curve(Path(evals_dir) / CURVE, curve)
@@ -178,20 +144,34 @@ def evaluate_family(
     return metrics
 
 
+def num(value: Any, spec: str) -> str:
+    """`value` formatted by `spec`, or "n/a" for a metric that is missing or not finite
+    (tidy() writes NaN as null: a diverged model's metrics must still print)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return format(value, spec) if ok else "n/a"
+
+
 def summary_line(m: dict[str, Any]) -> str:
     """One line for the CLI: the candidate's main numbers beside the reference FIDs."""
-    ref = m.get("reference", {})
-    refs = ", ".join(f"{k} {ref[k]['fid']:.3g}" for k in ("floor", "gaussian", "noise") if k in ref)
+    ref = m.get("reference") or {}
+    refs = ", ".join(
+        f"{k} {num((ref.get(k) or {}).get('fid'), '.3g')}"
+        for k in ("floor", "blur", "gaussian")
+        if k in ref
+    )
     ci = (
-        f" [{m['fid_ci_low']:.3g}, {m['fid_ci_high']:.3g}]"
+        f" [{num(m.get('fid_ci_low'), '.3g')}, {num(m.get('fid_ci_high'), '.3g')}]"
         if m.get("fid_ci_low") is not None
         else ""
     )
     return (
-        f"{m['family']}: FID {m['fid']:.3g}{ci} ({refs}), KID {m['kid']:.3g}, "
-        f"precision {m['precision']:.2f}, recall {m['recall']:.2f}, "
-        f"coverage {m['coverage']:.2f}, classes {m['classes_covered']}/{m['num_classes']}, "
-        f"C2ST accuracy {m['c2st_accuracy']:.2f}, N={m['n_samples']}"
+        f"{m['family']}: FID {num(m.get('fid'), '.3g')}{ci} ({refs}; on this data's scale "
+        f"{num(m.get('fid_rel'), '.3g')}), KID {num(m.get('kid'), '.3g')}, "
+        f"precision {num(m.get('precision'), '.2f')}, recall {num(m.get('recall'), '.2f')}, "
+        f"coverage {num(m.get('coverage'), '.2f')}, "
+        f"classes {m.get('classes_covered')}/{m.get('num_classes')}, "
+        f"C2ST accuracy {num(m.get('c2st_accuracy'), '.2f')}, "
+        f"copying {num(m.get('copying'), '.2f')}, N={m.get('n_samples')}"
     )
 
 
