@@ -18,7 +18,7 @@ from pathlib import Path
 
 from genforge.data.atomic import write_text_atomic
 from genforge.evaluation.diversity import proportional_labels
-from genforge.evaluation.evaluate import check_fits, sample_images
+from genforge.evaluation.sampling import check_fits, sample_images
 from genforge.evaluation.scoring import Judge
 from genforge.training.checkpoint import load_snapshots
 

@@ -29,26 +29,26 @@ class FamilyConfig(Section):
 
 
 class Optimizers:
-    """Named optimizers plus the generic update: zero grad, backward, sync, clip, step.
+    """Named optimizers plus the generic update: zero grad, backward, clip, step.
+
+    What a family's `training_step` is handed. The trainer hands it a subclass
+    (training.distributed.SyncedOptimizers) that also averages gradients across DDP
+    ranks through the `_sync` hook, so this module needs nothing from training/.
 
     Args:
         optimizers: name -> optimizer, as returned by `configure_optimizers`.
         grad_clip: max global grad norm per optimizer step (0 disables clipping).
-        world_size: number of DDP ranks; above 1 gradients are averaged across ranks.
     """
 
-    def __init__(
-        self,
-        optimizers: dict[str, torch.optim.Optimizer],
-        grad_clip: float = 0.0,
-        world_size: int = 1,
-    ):
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], grad_clip: float = 0.0):
         self.optimizers = optimizers
         self.grad_clip = grad_clip
-        self.world_size = world_size
 
     def __getitem__(self, name: str) -> torch.optim.Optimizer:
         return self.optimizers[name]
+
+    def _sync(self, params: list[nn.Parameter]) -> None:
+        """Between backward and clipping: nothing on one process."""
 
     def step(self, name: str, loss: Tensor) -> None:
         """Backpropagate `loss` into the parameters of optimizer `name` and update them."""
@@ -56,13 +56,7 @@ class Optimizers:
         params = [p for g in opt.param_groups for p in g["params"]]
         opt.zero_grad(set_to_none=True)
         loss.backward(inputs=params)
-        if self.world_size > 1:
-            # Gradient averaging across ranks as in StyleGAN3's training loop: one
-            # flat all-reduce per update, which suits families with several networks
-            # stepped in a custom order better than wrapping each one in DDP.
-            from genforge.training.distributed import all_reduce_grads
-
-            all_reduce_grads(params, self.world_size)
+        self._sync(params)
         if self.grad_clip > 0:
             nn.utils.clip_grad_norm_(params, self.grad_clip)
         opt.step()

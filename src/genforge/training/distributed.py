@@ -17,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from genforge.models.base import Optimizers
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -88,3 +90,22 @@ def gather_rng_states(world_size: int, cuda: bool) -> list[dict[str, Any]]:
 def barrier(world_size: int) -> None:
     if world_size > 1:
         dist.barrier()
+
+
+class SyncedOptimizers(Optimizers):
+    """`Optimizers` whose gradients are averaged across `world_size` DDP ranks.
+
+    Gradient averaging as in StyleGAN3's training loop: one flat all-reduce per
+    update, which suits families with several networks stepped in a custom order
+    better than wrapping each one in DDP.
+    """
+
+    def __init__(
+        self, optimizers: dict[str, torch.optim.Optimizer], grad_clip: float, world_size: int
+    ):
+        super().__init__(optimizers, grad_clip)
+        self.world_size = world_size
+
+    def _sync(self, params: list[nn.Parameter]) -> None:
+        if self.world_size > 1:
+            all_reduce_grads(params, self.world_size)

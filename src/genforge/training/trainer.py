@@ -2,7 +2,7 @@
 
 The trainer knows nothing about losses or networks: it feeds batches to
 `model.training_step`, and owns devices, bf16 autocast, channels_last,
-`torch.compile`, EMA, gradient clipping and DDP sync (through `Optimizers`),
+`torch.compile`, EMA, gradient clipping and DDP sync (through `SyncedOptimizers`),
 checkpoints and resume, NaN stops, progress and the JSON-lines step log.
 """
 
@@ -27,10 +27,11 @@ from tqdm import tqdm
 from genforge.config import TrainConfig
 from genforge.errors import GenforgeError
 from genforge.images import grid_samples
-from genforge.models import GenerativeModel, Optimizers
+from genforge.models import GenerativeModel
 from genforge.training.checkpoint import load_checkpoint, save_checkpoint
 from genforge.training.distributed import (
     DistInfo,
+    SyncedOptimizers,
     gather_rng_states,
     sync_buffers,
     sync_module,
@@ -194,7 +195,7 @@ class Trainer:
         self.ema = AveragedModel(
             self.model, multi_avg_fn=ema_with_warmup(cfg.ema_decay), use_buffers=True
         )
-        self.opt = Optimizers(
+        self.opt = SyncedOptimizers(
             self.model.configure_optimizers(), cfg.grad_clip, self.dist.world_size
         )
         self.schedulers = lr_schedulers(self.opt.optimizers, model.cfg.lr_schedule, steps)
