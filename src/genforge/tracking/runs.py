@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -246,8 +247,27 @@ def tracked_training(
     from genforge.tracking.callback import MlflowCallback
 
     tr = open_tracker(params, prepared_dir, root)
-    with family_run(tr, family, "train") as run_id:
-        yield [MlflowCallback(tr.client, run_id, family)]
+    run_id, trained = None, False
+    try:
+        with family_run(tr, family, "train") as run_id:
+            yield [MlflowCallback(tr.client, run_id, family)]
+            trained = True
+    except Exception as exc:
+        if not trained:  # opening the run, or the training itself, failed: that error stands
+            raise
+        # Training finished and wrote its checkpoint; only ending the MLflow run failed
+        # (the server went away). Dying now would throw the trained model away with
+        # the stage; the run stays RUNNING, never FINISHED, and a rerun logs it.
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        print(
+            lineage.redact(
+                f"warning: {family}: the MLflow tracking store {tr.uri} failed at the end "
+                f"of training ({exc.__class__.__name__}: {first_line}); the checkpoint is "
+                f"written, run {run_id} is left unfinished (RUNNING): rerun "
+                f"`genforge train --family {family}` once the server is back to log it"
+            ),
+            file=sys.stderr,
+        )
 
 
 def file_sha256(path: Path) -> str:
