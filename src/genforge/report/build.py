@@ -16,7 +16,13 @@ from genforge.config import Params
 from genforge.data.atomic import atomic_dir
 from genforge.errors import GenforgeError
 from genforge.models.registry import family_names, model_class
-from genforge.report import analyses, figures, tables, tables_c2st_training, tables_measured
+from genforge.report import (
+    analyses,
+    figures,
+    tables,
+    tables_speed_studies,
+    tables_two_sample_training,
+)
 from genforge.report.figures import Figure
 from genforge.report.load import NA, Layout, ReportInputs, available, load_inputs
 from genforge.report.render import render_html, render_markdown
@@ -180,9 +186,9 @@ def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
         ),
         (tables.table_calibration(inputs), copies),
         (tables.table_diversity(inputs), []),
-        (tables_measured.table_inference(inputs, res["speed"]), []),
+        (tables_speed_studies.table_inference(inputs, res["speed"]), []),
         (
-            tables_measured.table_sweep(sweep),
+            tables_speed_studies.table_sweep(sweep),
             [
                 Figure(
                     "sweep",
@@ -192,12 +198,12 @@ def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
                 )
             ],
         ),
-        (tables_measured.table_transfer(inputs), []),
-        (tables_measured.table_domains(inputs), []),
-        (tables_c2st_training.table_discriminator(inputs), []),
-        (tables_c2st_training.table_fooled(inputs), fooled),
+        (tables_speed_studies.table_transfer(inputs), []),
+        (tables_speed_studies.table_domains(inputs), []),
+        (tables_two_sample_training.table_discriminator(inputs), []),
+        (tables_two_sample_training.table_fooled(inputs), fooled),
         (
-            tables_c2st_training.table_training(inputs),
+            tables_two_sample_training.table_training(inputs),
             [
                 Figure(
                     "loss_curves",

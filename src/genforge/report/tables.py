@@ -2,7 +2,7 @@
 
 Cells hold raw numbers, strings or `NA` (rendered as "n/a" with its reason in the
 table's notes); render.py formats them. Tables 5-7 (measured by the report and
-`genforge study`) live in tables_measured.py, tables 8-10 in tables_c2st_training.py.
+`genforge study`) live in tables_speed_studies.py, tables 8-10 in tables_two_sample_training.py.
 """
 
 from __future__ import annotations
