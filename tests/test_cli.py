@@ -36,9 +36,9 @@ def test_every_command_has_help(command):
 
 
 def test_unknown_family_is_refused_by_the_parser():
-    result = run("train", "--family", "stylegan")
+    result = run("train", "--family", "biggan")
     assert result.returncode == 2
-    assert "invalid choice: 'stylegan'" in result.stderr
+    assert "invalid choice: 'biggan'" in result.stderr
 
 
 def _digests(root: Path) -> dict[str, str]:

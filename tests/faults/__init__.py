@@ -10,5 +10,7 @@ half-written, and a rerun completes the work.
 | two promotions at once (two processes) | test_two_promotions.py |
 | MLflow server stopped during a gate, then started again | test_gate_server_stopped.py |
 | S3 stopped during push | tests/storage/test_dvc_s3.py::test_server_stopped_during_push_fails_fast_then_retry_completes |
-| kill -9 during training, then rerun | tests/training/test_distributed.py::test_sigkill_then_resume_equals_uninterrupted (and the 2-rank DDP one) |
+| MLflow server stopped during training, then started again | test_mlflow_stopped_during_training.py |
+| kill -9 of the flow process during training, then rerun | test_flow_killed_during_training.py |
+| kill -9 of a training process, then rerun | tests/training/test_distributed.py::test_sigkill_then_resume_equals_uninterrupted (and the 2-rank DDP one) |
 """

@@ -87,7 +87,7 @@ def metrics_for(family: str, i: int) -> dict:
     }
 
 
-RANK = ["gan", "vae", "diffusion", "pixelcnn", "vaegan"]
+RANK = ["gan", "vae", "diffusion", "pixelcnn", "stylegan", "vaegan"]
 
 
 def write_fixtures(root: Path, families: list[str]) -> None:
