@@ -76,6 +76,8 @@ def candidate(
         "generator_params": model.generator_parameters(),
         "bits_per_dim": bits_per_dim(model, *judge.test, cfg.batch_size),
         "seed": seed,
+        # what fid_ci_low/high cover: resampling these N samples, not training again
+        "fid_ci_covers": "sampling noise (bootstrap of the generated samples), not a retrain",
         "feature_extractor": judge.extractor.label,
         "data_hash": judge.data_hash,
         "family": getattr(model, "family", None),

@@ -264,7 +264,8 @@ def table_fidelity(inputs: ReportInputs) -> Table:
             ]
         )
     caption = (
-        "Fréchet distance of the domain classifier's features (FID, 95 % bootstrap interval), "
+        "Fréchet distance of the domain classifier's features (FID, 95 % bootstrap interval: "
+        "the sampling noise of the n samples, not the spread of retraining with other seeds), "
         "kernel distance (KID ± std), precision (share of samples on the real manifold), and "
         "FID relative to the per-pixel Gaussian baseline. The floor row is the test split "
         f"scored against the train split: no model can beat it. n = {_n_samples(inputs)} samples."
