@@ -19,6 +19,7 @@ EXPECTED = {
     "vaegan": {"latent": True, "steps": False, "inpaint": False},
     "diffusion": {"latent": False, "steps": True, "inpaint": True},
     "pixelcnn": {"latent": False, "steps": False, "inpaint": False},
+    "stylegan": {"latent": True, "steps": False, "inpaint": False},
 }
 
 

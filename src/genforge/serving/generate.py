@@ -1,8 +1,7 @@
 """What the page can do with a model, asked of the model object (never its family name).
 
-- a latent: the model has `cfg.z_dim` and a z -> image map (`generate(z, y)`, or
-  `decode(z, y)` whose first output is the image); then interpolation between two
-  seeds and the truncation trick apply;
+- a latent: the model offers `decode_latent` (a z -> image map of `latent_dim`); then
+  interpolation between two seeds and the truncation trick apply;
 - sampler steps: `sample()` takes `steps=` (a denoising sampler), bounded by
   `cfg.timesteps`;
 - inpainting: the model exposes its denoiser (`diffusion` and `_eps_fn`), which RePaint
@@ -23,19 +22,9 @@ from genforge.models.common import sampling
 
 
 def latent_decoder(model):
-    """z (B, z_dim), labels -> images in [-1, 1], or None when the model has no latent."""
-    if getattr(model.cfg, "z_dim", None) is None:
-        return None
-    if hasattr(model, "generate"):
-        return model.generate
-    if hasattr(model, "decode"):
-
-        def decode(z: Tensor, y: Tensor | None) -> Tensor:
-            out = model.decode(z, y)
-            return out[0] if isinstance(out, tuple) else out  # VAE: (mean, log-scale)
-
-        return decode
-    return None
+    """z (B, latent_dim), labels -> images in [-1, 1], or None when the model has no latent
+    (asked of the model: `GenerativeModel.offers("decode_latent")`)."""
+    return model.decode_latent if model.offers("decode_latent") else None
 
 
 def takes_steps(model) -> bool:
@@ -98,7 +87,7 @@ def grid(
     with sampling(model):
         if truncation is not None:
             decode = latent_decoder(model)
-            z = truncated_normal(n, model.cfg.z_dim, truncation, gen).to(model.device)
+            z = truncated_normal(n, model.latent_dim, truncation, gen).to(model.device)
             y = None if labels is None else labels.to(model.device)
             return to_uint8(decode(z, y))
         kwargs = {"steps": steps} if steps is not None else {}
@@ -110,8 +99,8 @@ def interpolate(model, seed_a: int, seed_b: int, label: int | None, ts: list[flo
     from genforge.report.analyses import slerp
 
     decode = latent_decoder(model)
-    za = torch.randn(1, model.cfg.z_dim, generator=torch.Generator().manual_seed(seed_a))
-    zb = torch.randn(1, model.cfg.z_dim, generator=torch.Generator().manual_seed(seed_b))
+    za = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(seed_a))
+    zb = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(seed_b))
     z = torch.cat([slerp(za, zb, float(t)) for t in ts]).to(model.device)  # (len(ts), z_dim)
     labels = labels_for(model, len(ts), 0 if label is None and model.cfg.conditional else label)
     with sampling(model):
