@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -236,6 +237,14 @@ def train_featurizer(
         torch.save(state, staging / WEIGHTS)
         calibration = calibrate(params, prepared_dir, staging, cache_dir)
         metrics.update(calibration["summary"])
+        if calibration["problems"] and not cfg.calibration_required:
+            print(
+                "warning: featurizer.calibration_required is false and the features cannot "
+                "order the calibration references ("
+                + "; ".join(calibration["problems"])
+                + "): the gate's dataset-relative thresholds rest on unproven features",
+                file=sys.stderr,
+            )
         if calibration["problems"] and cfg.calibration_required:
             others = " or ".join(o for o in ("contrastive", "both", "classifier") if o != objective)
             raise FeaturizerError(
