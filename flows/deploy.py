@@ -6,7 +6,9 @@ Usage (PREFECT_API_URL pointing at a server, from the repository root):
 Work pools: `cpu` (process) runs `retrain`; `gpu` (process, on a GPU host) runs
 `train-family/gpu` with a concurrency limit of N, the host's GPU count, so each
 family run gets one GPU. Then `prefect deploy --all` reads prefect.yaml with
-GENFORGE_REPO set to this checkout.
+GENFORGE_REPO set to this checkout. The tag concurrency limit `genforge-promotion` = 1
+runs one promotion gate at a time across flow runs (the gate task in flows/retrain.py
+carries that tag).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.workers.process import ProcessWorker
 
 REPO = Path(__file__).resolve().parents[1]
+PROMOTION_TAG = "genforge-promotion"  # the tag of flows.retrain.register_and_gate
 
 
 def gpu_count() -> int:
@@ -45,6 +48,18 @@ def ensure_pools(gpus: int) -> None:
             print(f"work pool {name}: process, concurrency limit {limit}")
 
 
+def ensure_promotion_limit() -> None:
+    """One gate task at a time: a second waits instead of re-scoring a champion being moved.
+
+    POST /concurrency_limits/ upserts by tag, so a rerun sets the value back to 1."""
+    with get_client(sync_client=True) as client:
+        client.create_concurrency_limit(tag=PROMOTION_TAG, concurrency_limit=1)
+        limit = client.read_concurrency_limit_by_tag(PROMOTION_TAG).concurrency_limit
+    if limit != 1:
+        sys.exit(f"error: tag concurrency limit {PROMOTION_TAG} is {limit} after setting it to 1")
+    print(f"tag concurrency limit {PROMOTION_TAG}: 1")
+
+
 def deploy(repo: Path = REPO) -> None:
     env = {**os.environ, "GENFORGE_REPO": str(repo)}
     prefect = Path(sys.executable).with_name("prefect")
@@ -59,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpus", type=int, default=None, help="GPU count (default: detected)")
     args = parser.parse_args(argv)
     ensure_pools(gpu_count() if args.gpus is None else args.gpus)
+    ensure_promotion_limit()
     deploy()
     return 0
 

@@ -51,6 +51,21 @@ def test_no_worker_on_the_pool_fails_naming_the_pool_and_cancels_the_run(
     assert "within 5 s" in str(err.value)
 
 
+def test_deploy_limits_promotion_gates_to_one_at_a_time(server_without_workers):
+    from flows.deploy import PROMOTION_TAG, ensure_promotion_limit
+    from flows.retrain import register_and_gate
+
+    _, url = server_without_workers
+    assert PROMOTION_TAG in register_and_gate.tags
+    with temporary_settings({PREFECT_API_URL: url}):
+        with get_client(sync_client=True) as client:
+            assert client.read_concurrency_limit_by_tag(PROMOTION_TAG).concurrency_limit == 1
+        ensure_promotion_limit()  # a second deploy: still one limit, still 1
+        with get_client(sync_client=True) as client:
+            limits = client.read_concurrency_limits(limit=100, offset=0)
+    assert [c.concurrency_limit for c in limits if c.tag == PROMOTION_TAG] == [1]
+
+
 def test_a_run_no_worker_started_is_not_retried():
     from prefect.states import Failed
 
