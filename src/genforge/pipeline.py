@@ -47,7 +47,11 @@ def dvc(*args: str, cwd: Path | None = None, capture: bool = False) -> str:
     cmd = [dvc_executable(), "--wait-for-lock", *args]
     result = subprocess.run(cmd, cwd=cwd, env=tool_env(), capture_output=capture, text=True)
     if result.returncode != 0:
-        detail = (result.stderr or "").strip().splitlines()[-3:] if capture else []
+        # From DVC's last "ERROR" line on: its tail alone ("(PID n): ...") drops what
+        # failed, e.g. "'data/raw' is busy, it is being blocked by:" when another repro runs.
+        lines = [line for line in (result.stderr or "").splitlines() if line.strip()]
+        errors = [i for i, line in enumerate(lines) if line.startswith("ERROR")]
+        detail = lines[errors[-1] if errors else -3 :][:6] if capture else []
         raise GenforgeError(
             f"`dvc {' '.join(args)}` failed with exit code {result.returncode}"
             + (": " + " / ".join(detail) if detail else "")
