@@ -8,6 +8,7 @@ half-written, and a rerun completes the work.
 |---|---|
 | MLflow server stopped between the two alias writes | test_alias_writes_server_stopped.py |
 | two promotions at once (two processes) | test_two_promotions.py |
+| two retrain flows started at once (one checkout, one registry) | test_two_flows_at_once.py |
 | MLflow server stopped during a gate, then started again | test_gate_server_stopped.py |
 | S3 stopped during push | tests/storage/test_dvc_s3.py::test_server_stopped_during_push_fails_fast_then_retry_completes |
 | MLflow server stopped during training, then started again | test_mlflow_stopped_during_training.py |
