@@ -35,6 +35,7 @@ def tiny_params_dict() -> dict:
         recall_min=0.0,
         coverage_min=0.0,
         classes_covered_min=0,
+        classes_covered_share_min=0.0,
     )
     return params
 

@@ -223,7 +223,9 @@ def test_a_broken_champion_is_refused_and_the_old_one_kept(stack, damage):
         bad = register_failing_vae(stack, fid=4.0 if damage == "corrupt artifact" else 4.5)
         if damage == "corrupt artifact":
             artifact_checkpoint(stack, bad).write_bytes(b"not a checkpoint" * 100)
-            why = "cannot"
+            # the registry records the evaluated checkpoint's digest (issue 18 item 2), so
+            # the damaged file is refused by its digest before anything tries to load it
+            why = "checkpoint.pt has sha256"
         else:  # the registry's record of the evaluated checkpoint (issue 18 item 2)
             _, reg = connect(stack.params, stack.root)
             reg.set_tags(reg.get(bad), {"checkpoint_sha256": "0" * 64})
