@@ -31,7 +31,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.pool import retry_unless_no_worker, run_on_pool
-from genforge import pipeline
+from genforge import dvc_repo
 from genforge.config import load_params
 from genforge.errors import GenforgeError
 
@@ -41,16 +41,16 @@ DATA_OUT = "data/raw"
 @task
 def version_data(repo: str, commit_data: bool) -> dict[str, Any]:
     """Re-snapshot the source; when it changed, commit dvc.lock (the data version)."""
-    before = pipeline.lock_hash(DATA_OUT, Path(repo))
+    before = dvc_repo.lock_hash(DATA_OUT, Path(repo))
     # Forced: the source may live outside the repo (a folder, an IDX file) where DVC
     # cannot see it change. The snapshot is byte-deterministic, so an unchanged source
     # gives the same hash and nothing downstream becomes stale.
-    pipeline.dvc("repro", "--force", "--single-item", "ingest", cwd=Path(repo), capture=True)
-    after = pipeline.lock_hash(DATA_OUT, Path(repo))
+    dvc_repo.dvc("repro", "--force", "--single-item", "ingest", cwd=Path(repo), capture=True)
+    after = dvc_repo.lock_hash(DATA_OUT, Path(repo))
     changed = before != after
     committed = False
     if changed and commit_data:
-        committed = pipeline.git_commit(["dvc.lock"], f"data: new version {after}", Path(repo))
+        committed = dvc_repo.git_commit(["dvc.lock"], f"data: new version {after}", Path(repo))
     return {"version": after, "changed": changed, "committed": committed}
 
 
@@ -65,7 +65,7 @@ def push(repo: str, params_path: str) -> None:
 
 @task
 def prepare_and_featurize(repo: str) -> None:
-    pipeline.dvc("repro", "prepare", "featurizer", cwd=Path(repo), capture=True)
+    dvc_repo.dvc("repro", "prepare", "featurizer", cwd=Path(repo), capture=True)
 
 
 # Families training at once, per flow run (tasks run in this process's threads).
@@ -83,7 +83,7 @@ def train_and_evaluate(
     """
     with _SLOTS[slots]:
         for stage in stages:
-            pipeline.run_stage(stage, Path(repo), threads=threads)
+            dvc_repo.run_stage(stage, Path(repo), threads=threads)
     return stages
 
 
@@ -108,7 +108,7 @@ def train_on_pool(
 
 @task
 def record(repo: str, stages: list[str]) -> None:
-    pipeline.commit(stages, Path(repo))
+    dvc_repo.commit(stages, Path(repo))
 
 
 # Tag-based task concurrency: `prefect concurrency-limit create genforge-promotion 1` on a
@@ -152,9 +152,9 @@ def unjudged(repo: str, params_path: str, families: list[str]) -> list[str]:
 def report(repo: str, verdicts_changed: bool) -> None:
     """`dvc repro` the report; forced after a gate run: its verdicts (gate/report.json)
     are not a DVC output, so DVC cannot see them change (repro still records it)."""
-    pipeline.dvc("repro", "study", cwd=Path(repo), capture=True)  # only when stale
+    dvc_repo.dvc("repro", "study", cwd=Path(repo), capture=True)  # only when stale
     force = ["--force", "--single-item"] if verdicts_changed else []
-    pipeline.dvc("repro", *force, "report", cwd=Path(repo), capture=True)
+    dvc_repo.dvc("repro", *force, "report", cwd=Path(repo), capture=True)
 
 
 @flow(name="train-family", log_prints=True)
@@ -165,11 +165,11 @@ def train_family_flow(repo: str, family: str, stages: list[str]) -> list[str]:
     declares for this family, checked before any runs.
     """
     for stage in stages:
-        pipeline.stage_argv(stage, Path(repo))  # GenforgeError naming the allowed stages
+        dvc_repo.stage_argv(stage, Path(repo))  # GenforgeError naming the allowed stages
         if stage.partition("@")[2] != family:
             raise GenforgeError(f"{stage!r} is not a stage of family {family!r}")
     for stage in stages:
-        pipeline.run_stage(stage, Path(repo))
+        dvc_repo.run_stage(stage, Path(repo))
     return stages
 
 
@@ -216,11 +216,11 @@ def retrain(
             logger.info(f"no gate verdict yet for {', '.join(pending)}: judging")
             judge = True
         if commit_data:  # before registering: a version's git_commit tag names this commit
-            pipeline.git_commit(lineage_files(repo), "retrain: record trained models", Path(repo))
+            dvc_repo.git_commit(lineage_files(repo), "retrain: record trained models", Path(repo))
         verdicts = register_and_gate(repo, params_path, families) if judge else {}
         report(repo, verdicts_changed=judge)
         if commit_data:  # so a clone can `dvc pull` the models and `dvc metrics diff`
-            pipeline.git_commit(lineage_files(repo), "retrain: record the report", Path(repo))
+            dvc_repo.git_commit(lineage_files(repo), "retrain: record the report", Path(repo))
         if push_data:
             push(repo, params_path)
         folders = {
@@ -269,7 +269,7 @@ def train_stale(
     Returns the families that were (re)built.
     """
     wanted = [f"{s}@{f}" for f in families for s in ("train", "evaluate")]
-    stale = pipeline.stale_stages(wanted, Path(repo))
+    stale = dvc_repo.stale_stages(wanted, Path(repo))
     todo = {f: [s for s in stale if s.endswith(f"@{f}")] for f in families}
     todo = {f: s for f, s in todo.items() if s}
     get_run_logger().info(f"stale: {stale or 'nothing'}")

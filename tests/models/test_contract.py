@@ -14,7 +14,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from genforge.models import REGISTRY, GenerativeModel, Optimizers, build
-from genforge.models.base import to_uint8
+from genforge.models.base import signed_to_uint8
 from genforge.models.common import sampling
 
 SHAPE = (1, 8, 8)
@@ -198,6 +198,6 @@ def test_a_latent_decodes_to_what_sample_draws(trained):
     labels = torch.arange(3) % CLASSES
     z = trained.randn(3, trained.latent_dim, generator=torch.Generator().manual_seed(2))
     with sampling(trained):
-        images = to_uint8(trained.decode_latent(z, labels.to(trained.device)))
+        images = signed_to_uint8(trained.decode_latent(z, labels.to(trained.device)))
     drawn = trained.sample(3, labels=labels, generator=torch.Generator().manual_seed(2))
     assert torch.equal(images, drawn)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from genforge.config import FAMILIES
-from genforge.images import png_bytes
+from genforge.grids import png_bytes
 from tests.conftest import tiny_params
 
 REPORT = {

@@ -25,7 +25,7 @@ def test_logged_model_has_no_pickle_and_loads_with_pickles_disallowed(
 ):
     import mlflow
 
-    from genforge.tracking.pyfunc import log_sampler_model
+    from genforge.serving.pyfunc_model import log_sampler_model
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = mlflow.create_experiment("served", artifact_location=str(tmp_path / "artifacts"))

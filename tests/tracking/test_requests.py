@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from genforge.tracking.pyfunc import SampleRequest, parse_requests
+from genforge.serving.pyfunc_model import SampleRequest, parse_requests
 
 
 def parse(payload, max_n=16, classes=4, conditional=True):
@@ -53,7 +53,7 @@ def test_unconditional_models_take_no_label():
 def test_the_served_models_requirements_pin_this_environment():
     from importlib.metadata import version
 
-    from genforge.tracking.pyfunc import pip_requirements
+    from genforge.serving.pyfunc_model import pip_requirements
 
     pins = pip_requirements()
     for dist in ("torch", "torchvision", "mlflow", "pydantic", "pillow", "numpy", "pyyaml"):

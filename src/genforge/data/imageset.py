@@ -62,7 +62,7 @@ def index_labels(labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return y.astype(np.int64).reshape(-1), [str(v) for v in values.tolist()]
 
 
-def to_uint8(x: np.ndarray, where: str) -> np.ndarray:
+def checked_uint8(x: np.ndarray, where: str) -> np.ndarray:
     """Return uint8 pixels from uint8 (as is) or float in [0, 1] (scaled by 255, rounded).
 
     Any other dtype is refused: guessing the range of int32 or float in [0, 255]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from genforge.data.errors import DataError, require_path
-from genforge.data.imageset import ImageSet, index_labels, make_imageset, to_uint8
+from genforge.data.imageset import ImageSet, checked_uint8, index_labels, make_imageset
 
 # The earliest time a zip header can hold; any fixed value would do.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -67,15 +67,15 @@ def read_npz(
         raise DataError(f"{path}: not a readable npz file ({exc})") from None
 
 
-def _to_uint8_chunked(x: np.ndarray, where: str, chunk: int = 4096) -> np.ndarray:
-    """`to_uint8` a block of images at a time: on float input it makes float64 copies
+def _checked_uint8_chunked(x: np.ndarray, where: str, chunk: int = 4096) -> np.ndarray:
+    """`checked_uint8` a block of images at a time: on float input it makes float64 copies
     of what it converts, 8x the uint8 size of the whole set (1.5 GB at 60k 32x32 RGB)."""
     if x.dtype == np.uint8:
         return x
     out = np.empty(x.shape, dtype=np.uint8)
     for i in range(0, len(x), chunk):
-        out[i : i + chunk] = to_uint8(x[i : i + chunk], where)
-    return out if len(x) else to_uint8(x, where)
+        out[i : i + chunk] = checked_uint8(x[i : i + chunk], where)
+    return out if len(x) else checked_uint8(x, where)
 
 
 def load_npz(path: Path) -> ImageSet:
@@ -99,7 +99,7 @@ def load_npz(path: Path) -> ImageSet:
             f"{path}: x has {len(x)} images but y has {len(y)} labels; "
             f"they must have the same length"
         )
-    x = _to_uint8_chunked(x, str(path))
+    x = _checked_uint8_chunked(x, str(path))
     if "class_names" in arrays:
         names = arrays["class_names"]
         if names.ndim != 1 or names.dtype.kind != "U":

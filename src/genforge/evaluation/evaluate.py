@@ -29,7 +29,7 @@ from genforge.evaluation.featurizer import file_sha256
 from genforge.evaluation.reference import reference_for
 from genforge.evaluation.sampling import EvaluationError, check_fits, sample_images
 from genforge.evaluation.scoring import Judge, Scored, load_judge
-from genforge.images import grid_image, grid_samples
+from genforge.grids import grid_image, grid_samples
 from genforge.training.checkpoint import load_checkpoint, load_model
 
 FOOLED = 16  # images in fooled.png

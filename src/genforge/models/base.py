@@ -186,6 +186,6 @@ class GenerativeModel(nn.Module, ABC):
         return torch.randn(*shape, generator=generator).to(self.device)
 
 
-def to_uint8(x: Tensor) -> Tensor:
+def signed_to_uint8(x: Tensor) -> Tensor:
     """Map images in [-1, 1] to uint8 [0, 255] on the CPU."""
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()

@@ -140,7 +140,7 @@ def check_bound(family: str, metrics: dict[str, Any], digest: str, ckpt: Path) -
 def log_candidate(tr: Tracker, family: str, metrics: dict[str, Any], paths: dict[str, Path]):
     """Log the evaluation (unless this run has it) and the pyfunc model into the family's
     run; returns (run id, mlflow ModelInfo)."""
-    from genforge.tracking.pyfunc import log_sampler_model
+    from genforge.serving.pyfunc_model import log_sampler_model
 
     with family_run(tr, family, "registry") as run_id:
         logged = tr.client.get_run(run_id).data.tags.get("metrics_sha256")

@@ -26,7 +26,7 @@ from genforge.registry.candidates import (
     default_rescore,
     register_family,
 )
-from genforge.registry.report import attach_report, write_report
+from genforge.registry.gate_report import attach_report, write_report
 from genforge.registry.versions import (
     CHAMPION,
     FORCE_REASON,

@@ -14,8 +14,8 @@ from torch import Tensor
 from genforge.config import DataConfig
 from genforge.data.images import fit_array
 from genforge.data.sources import load_source
-from genforge.images import grid_image, png_bytes
-from genforge.models.base import to_uint8
+from genforge.grids import grid_image, png_bytes
+from genforge.models.base import signed_to_uint8
 from genforge.models.common import sampling
 
 INTERP_STEPS = 8
@@ -83,7 +83,7 @@ def interpolate(model, x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) ->
             zs = torch.stack([(1 - t) * mu[0] + t * mu[1] for t in ts])  # (steps, latent_dim)
             rows.append(torch.cat([x[:1], model.decode_latent(zs, ys), x[1:]]))
     ncol = rows[0].shape[0]
-    return png_bytes(grid_image(to_uint8(torch.cat(rows)), nrow=ncol, scale=3))
+    return png_bytes(grid_image(signed_to_uint8(torch.cat(rows)), nrow=ncol, scale=3))
 
 
 def masks(n: int, shape: tuple[int, int, int]) -> Tensor:
@@ -150,7 +150,7 @@ def inpaint(model, x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) -> dic
     known_mean = (x0 * mask).sum(dim=(2, 3), keepdim=True) / mask.sum(dim=(2, 3), keepdim=True)
     base = ((known_mean - x0).abs() * hole).sum() / hole.sum() * 127.5
     masked = x0 * mask  # holes at 0 = mid grey
-    grid = to_uint8(torch.cat([x0, masked, *draws]))
+    grid = signed_to_uint8(torch.cat([x0, masked, *draws]))
     return {
         "png": png_bytes(grid_image(grid, nrow=len(idx), scale=3)),
         "hole_mae": float(err),

@@ -37,7 +37,7 @@ INPAINT = ("index", "seed", "version", "draws")
 
 
 def png64(images: torch.Tensor) -> list[str]:
-    from genforge.tracking.pyfunc import png_base64
+    from genforge.serving.pyfunc_model import png_base64
 
     return [png_base64(image) for image in images]
 
@@ -220,7 +220,7 @@ def create_app(follower: Follower, cfg: ServeConfig, prepared: Path | None = Non
 
     @app.get("/api/grid.png")
     async def grid_png(request: Request):
-        from genforge.images import grid_image, png_bytes
+        from genforge.grids import grid_image, png_bytes
 
         served, images, _ = await run(api.grid, dict(request.query_params))
         name = f"genforge-v{served.version}-{served.family}.png"

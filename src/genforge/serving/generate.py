@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from genforge.models.base import to_uint8
+from genforge.models.base import signed_to_uint8
 from genforge.models.common import sampling
 
 
@@ -89,7 +89,7 @@ def grid(
             decode = latent_decoder(model)
             z = truncated_normal(n, model.latent_dim, truncation, gen).to(model.device)
             y = None if labels is None else labels.to(model.device)
-            return to_uint8(decode(z, y))
+            return signed_to_uint8(decode(z, y))
         kwargs = {"steps": steps} if steps is not None else {}
         return model.sample(n, labels=labels, generator=gen, **kwargs)
 
@@ -104,7 +104,7 @@ def interpolate(model, seed_a: int, seed_b: int, label: int | None, ts: list[flo
     z = torch.cat([slerp(za, zb, float(t)) for t in ts]).to(model.device)  # (len(ts), z_dim)
     labels = labels_for(model, len(ts), 0 if label is None and model.cfg.conditional else label)
     with sampling(model):
-        return to_uint8(decode(z, None if labels is None else labels.to(model.device)))
+        return signed_to_uint8(decode(z, None if labels is None else labels.to(model.device)))
 
 
 def inpaint(model, source: Tensor, label: int | None, seed: int, draws: int) -> Tensor:
@@ -118,4 +118,6 @@ def inpaint(model, source: Tensor, label: int | None, seed: int, draws: int) -> 
     gen = torch.Generator().manual_seed(seed)
     with sampling(model):
         out = repaint(model, x0, mask, None if labels is None else labels.to(model.device), gen)
-    return torch.cat([to_uint8(x0[:1]), to_uint8(x0[:1] * mask[:1]), to_uint8(out.cpu())])
+    return torch.cat(
+        [signed_to_uint8(x0[:1]), signed_to_uint8(x0[:1] * mask[:1]), signed_to_uint8(out.cpu())]
+    )

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from genforge.config import StorageConfig
+from genforge.dvc_repo import dvc_executable
 from genforge.errors import GenforgeError
-from genforge.pipeline import dvc_executable
 from genforge.storage.s3 import resolve
 
 # Remote names per backend: switching backends keeps the other remote configured.

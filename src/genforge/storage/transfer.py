@@ -19,8 +19,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from genforge.config import StorageConfig
+from genforge.dvc_repo import dvc_executable
 from genforge.errors import GenforgeError
-from genforge.pipeline import dvc_executable
 from genforge.storage.dvc_remote import remote_url
 from genforge.storage.s3 import make_client, resolve, s3_errors
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from genforge.images import grid_image, grid_samples
+from genforge.grids import grid_image, grid_samples
 
 
 class MlflowCallback:

@@ -102,7 +102,7 @@ def git_commit(root: Path) -> str | None:
 def dvc_data_hash(root: Path, meta: dict[str, Any]) -> str:
     """The DVC version of the data: dvc.lock's md5 of data/prepared (or data/raw), else
     the prepared data's own content hash (no DVC, e.g. a test's temporary folder)."""
-    from genforge.pipeline import lock_hash
+    from genforge.dvc_repo import lock_hash
 
     return lock_hash("data/prepared", root) or lock_hash("data/raw", root) or meta["sha256"]
 

@@ -17,7 +17,7 @@ import torch
 
 from genforge.config import Params
 from genforge.data.prepare import load_meta, load_prepared
-from genforge.images import grid_image
+from genforge.grids import grid_image
 from genforge.models import build
 from genforge.models.registry import family_sources
 from genforge.training.checkpoint import EmaSnapshots

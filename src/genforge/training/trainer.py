@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from genforge.config import TrainConfig
 from genforge.errors import GenforgeError
-from genforge.images import grid_samples
+from genforge.grids import grid_samples
 from genforge.models import GenerativeModel
 from genforge.training.checkpoint import load_checkpoint, save_checkpoint
 from genforge.training.distributed import (
@@ -377,7 +377,7 @@ class Trainer:
             )
 
     def sample_grid(self, seed: int = 0) -> torch.Tensor:
-        """A fixed-seed grid of EMA samples (uint8 NCHW); see `genforge.images.grid_samples`."""
+        """A fixed-seed grid of EMA samples (uint8 NCHW); see `genforge.grids.grid_samples`."""
         return grid_samples(self.ema.module, seed)
 
     def _call(self, hook: str, *args: Any) -> None:

@@ -14,7 +14,13 @@ import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
-from genforge.models.base import Denoiser, FamilyConfig, GenerativeModel, Optimizers, to_uint8
+from genforge.models.base import (
+    Denoiser,
+    FamilyConfig,
+    GenerativeModel,
+    Optimizers,
+    signed_to_uint8,
+)
 from genforge.models.common import check_labels, sampling
 from genforge.models.diffusion.schedule import GaussianDiffusion, sampling_timesteps
 from genforge.models.diffusion.unet import UNet
@@ -159,7 +165,7 @@ class Diffusion(GenerativeModel):
                 eta,
                 noise_fn=lambda: self.randn(*shape, generator=generator),
             )
-            return to_uint8(x0)
+            return signed_to_uint8(x0)
 
     def generator_parameters(self) -> int:
         return sum(p.numel() for p in self.unet.parameters())

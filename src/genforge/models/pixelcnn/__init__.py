@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, to_uint8
+from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
 from genforge.models.common import check_labels, sampling
 from genforge.sections import PosInt
 
@@ -243,4 +243,4 @@ class PixelCnn(GenerativeModel):
                     cdf = logits.float().softmax(dim=1).cumsum(dim=1)  # (n, L, C)
                     level = (cdf < u[:, None, :, i, j]).sum(dim=1)  # (n, C)
                     idx[:, :, i, j] = level.clamp_max(self.cfg.levels - 1)
-            return to_uint8(self.dequantize(idx))
+            return signed_to_uint8(self.dequantize(idx))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, to_uint8
+from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
 from genforge.models.common import check_labels, sampling
 from genforge.models.stylegan.discriminator import ResidualDiscriminator
 from genforge.models.stylegan.networks import MappingNetwork, SynthesisNetwork
@@ -203,7 +203,7 @@ class Stylegan(GenerativeModel):
         labels = self.default_labels(n, labels)
         z = self.randn(n, self.cfg.z_dim, generator=generator)  # (n, z_dim), then any noise
         with sampling(self):
-            return to_uint8(self._generate(z, labels, psi, self._noise(n, noise, generator)))
+            return signed_to_uint8(self._generate(z, labels, psi, self._noise(n, noise, generator)))
 
     def style_mix(
         self,
@@ -229,7 +229,7 @@ class Stylegan(GenerativeModel):
                 for z in (z_coarse, z_fine)
             )
             ws = torch.cat([wc[:, :crossover], wf[:, crossover:]], dim=1)
-            return to_uint8(self.synthesis(ws, self.synthesis.const_noise(n)).clamp(-1, 1))
+            return signed_to_uint8(self.synthesis(ws, self.synthesis.const_noise(n)).clamp(-1, 1))
 
     def generator_parameters(self) -> int:
         return sum(p.numel() for m in (self.mapping, self.synthesis) for p in m.parameters())

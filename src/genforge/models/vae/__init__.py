@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, to_uint8
+from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
 from genforge.models.common import check_labels, gaussian_kl, sampling
 from genforge.models.nets import ConvGenerator, GaussianEncoder
 from genforge.models.vae.likelihood import discretized_logistic_nll, to_bits_per_dim
@@ -110,7 +110,7 @@ class Vae(GenerativeModel):
         z = self.randn(n, self.cfg.z_dim, generator=generator)  # (n, z_dim)
         with sampling(self):
             mean, _ = self.decode(z, labels)
-            return to_uint8(mean)
+            return signed_to_uint8(mean)
 
     def generator_parameters(self) -> int:
         return sum(p.numel() for p in self.decoder.parameters())

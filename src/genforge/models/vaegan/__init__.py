@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genforge.models.augment import Augment, check_policy, diff_augment
-from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, to_uint8
+from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
 from genforge.models.common import check_labels, gaussian_kl, reparameterize, sampling
 from genforge.models.nets import ConvGenerator, Discriminator, GaussianEncoder
 from genforge.sections import Fraction, PosFloat, PosInt
@@ -133,7 +133,7 @@ class VaeGan(GenerativeModel):
         labels = self.default_labels(n, labels)
         z = self.randn(n, self.cfg.z_dim, generator=generator)  # (n, z_dim), z ~ p(z)
         with sampling(self):
-            return to_uint8(self.decode(z, labels))
+            return signed_to_uint8(self.decode(z, labels))
 
     def generator_parameters(self) -> int:
         return sum(p.numel() for p in self.decoder.parameters())

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genforge import pipeline
+from genforge import dvc_repo
 from genforge.errors import GenforgeError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,15 +31,15 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_stage_argv_is_the_declared_command_with_the_item_as_one_argument(repo):
-    assert pipeline.stage_argv("train@gan", repo) == ["genforge", "train", "--family", "gan"]
-    assert pipeline.stage_argv("evaluate@vae", repo) == [
+    assert dvc_repo.stage_argv("train@gan", repo) == ["genforge", "train", "--family", "gan"]
+    assert dvc_repo.stage_argv("evaluate@vae", repo) == [
         *("genforge", "evaluate", "--family", "vae")
     ]
-    assert pipeline.stage_argv("prepare", repo) == ["genforge", "prepare"]
+    assert dvc_repo.stage_argv("prepare", repo) == ["genforge", "prepare"]
 
 
 def test_known_stages_expand_foreach_over_the_configured_families(repo):
-    known = pipeline.known_stages(repo)
+    known = dvc_repo.known_stages(repo)
     assert {"ingest", "prepare", "train@gan", "train@vae", "evaluate@vae", "report"} <= set(known)
     assert "train@diffusion" not in known  # in dvc.yaml's foreach only when configured
 
@@ -58,7 +58,7 @@ def test_known_stages_expand_foreach_over_the_configured_families(repo):
 )
 def test_a_stage_dvc_yaml_does_not_declare_is_refused_naming_what_is_allowed(repo, stage):
     with pytest.raises(GenforgeError) as err:
-        pipeline.stage_argv(stage, repo)
+        dvc_repo.stage_argv(stage, repo)
     assert repr(stage) in str(err.value)
     assert "train@gan" in str(err.value) and "evaluate@vae" in str(err.value)
 
@@ -66,7 +66,7 @@ def test_a_stage_dvc_yaml_does_not_declare_is_refused_naming_what_is_allowed(rep
 def test_run_stage_refuses_an_injected_name_and_runs_nothing(repo, tmp_path):
     marker = tmp_path / "F"
     with pytest.raises(GenforgeError, match="unknown stage"):
-        pipeline.run_stage(f"train@x; touch {marker} #", repo)
+        dvc_repo.run_stage(f"train@x; touch {marker} #", repo)
     assert not marker.exists()
 
 
@@ -76,5 +76,5 @@ def test_run_stage_runs_the_command_without_a_shell(repo, tmp_path):
     spec = yaml.safe_load((repo / "dvc.yaml").read_text())
     spec["stages"]["probe"] = {"cmd": f"python -c 'import sys; print(sys.argv)' ; touch {marker}"}
     (repo / "dvc.yaml").write_text(yaml.safe_dump(spec))
-    pipeline.run_stage("probe", repo)
+    dvc_repo.run_stage("probe", repo)
     assert not marker.exists()

@@ -9,6 +9,6 @@ https://mlflow.org/docs/latest/ml/model/models-from-code/
 
 import mlflow
 
-from genforge.tracking.pyfunc import ImageSampler
+from genforge.serving.pyfunc_model import ImageSampler
 
 mlflow.models.set_model(ImageSampler())

@@ -114,7 +114,7 @@ def png_base64(image: torch.Tensor) -> str:
     """uint8 (C, H, W) -> base64 PNG (grey for one channel)."""
     from PIL import Image
 
-    from genforge.images import png_bytes
+    from genforge.grids import png_bytes
 
     array = image.permute(1, 2, 0).numpy()  # (H, W, C)
     pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
