@@ -1,0 +1,251 @@
+"""CycleGAN (Zhu et al. 2017, arXiv 1703.10593) at small scale: G: A -> B, F: B -> A.
+
+The networks follow the paper's appendix 7.2 with widths and depths derived from the
+image side: ResNet generators (Johnson et al. 2016) with reflection padding and
+instance norm, and PatchGAN discriminators (Isola et al. 2017) that score
+overlapping patches. The objective is eq. 3: LSGAN adversarial terms (sec. 4,
+"Training details", after Mao et al. 2017) + lambda * cycle-consistency L1 (eq. 2) +
+0.5 * lambda * identity L1 (sec. 5.2, after Taigman et al. 2017). The discriminators
+see fakes through a 50-image replay buffer (sec. 4, after Shrivastava et al. 2017).
+
+Images are float in [-1, 1], (B, C, H, W); `translate` maps uint8 to uint8.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genforge.models.base import Optimizers, signed_to_uint8
+from genforge.models.common import sampling
+
+DIRECTIONS = ("a2b", "b2a")  # a2b: G (A -> B), b2a: F (B -> A)
+
+
+def downsamplings(side: int) -> int:
+    """Stride-2 convolutions in a generator: the bottleneck at side/2 (16 px) or side/4.
+
+    The paper uses 2 at 128/256 px; at 16 px a 4x4 bottleneck leaves the 3x3 ResNet
+    blocks' reflection padding almost nothing to reflect, so 16 px gets one.
+    """
+    n = 1 if side < 32 else 2
+    if side % (2**n):
+        raise ValueError(f"image side {side} must be divisible by {2**n} for the generator")
+    return n
+
+
+def norm(channels: int) -> nn.Module:
+    # Instance norm (Ulyanov et al. 2016), as CycleGAN uses; no running statistics, so
+    # train and eval mode compute the same thing.
+    return nn.InstanceNorm2d(channels, affine=True)
+
+
+class ResnetBlock(nn.Module):
+    """Two reflection-padded 3x3 convolutions with instance norm, plus the input (R_k)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), norm(c), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), norm(c),
+        )  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-k, d2k, (d4k,) R x n, (u2k,) uk, c7s1-C (appendix 7.2), output tanh."""
+
+    def __init__(self, channels: int, side: int, base: int, res_blocks: int):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3), nn.Conv2d(channels, base, 7), norm(base), nn.ReLU(True),
+        ]  # fmt: skip
+        c = base
+        for _ in range(downsamplings(side)):
+            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), norm(2 * c), nn.ReLU(True)]
+            c *= 2
+        layers += [ResnetBlock(c) for _ in range(res_blocks)]
+        for _ in range(downsamplings(side)):
+            # fractionally-strided convolution, as in the paper (u_k)
+            up = nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1)
+            layers += [up, norm(c // 2), nn.ReLU(True)]
+            c //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, channels, 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)  # (B, C, H, W) in [-1, 1]
+
+
+class PatchDiscriminator(nn.Module):
+    """C_k 4x4 convolutions (stride 2, then one of stride 1), LeakyReLU 0.2, instance norm
+    except on the first, then a 1-channel 4x4 convolution: one LSGAN score per patch.
+
+    The paper's 70x70 PatchGAN has 3 stride-2 layers at 256 px; here the count follows
+    the side (16 px: 2, 32 px and up: 3), so a patch covers about a quarter of the
+    image or more, as in the paper.
+    """
+
+    def __init__(self, channels: int, side: int, base: int):
+        super().__init__()
+        strided = 2 if side < 32 else 3
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, base, 4, 2, 1), nn.LeakyReLU(0.2, True),
+        ]  # fmt: skip
+        c = base
+        for i in range(1, strided + 1):
+            stride = 2 if i < strided else 1
+            cout = base * min(2**i, 8)
+            layers += [nn.Conv2d(c, cout, 4, stride, 1), norm(cout), nn.LeakyReLU(0.2, True)]
+            c = cout
+        layers.append(nn.Conv2d(c, 1, 4, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)  # (B, 1, h, w): one score per patch
+
+
+class ReplayBuffer:
+    """The last `size` generated images; D is updated on a mix of old and new fakes.
+
+    As in the authors' implementation of Shrivastava et al. 2017 (sec. 3.2): while
+    the buffer fills, every new image is stored and returned; then each new image is,
+    with probability 1/2, swapped for a random stored one (the stored one is returned,
+    the new one kept), else returned as is. Draws come from `generator`.
+    """
+
+    def __init__(self, size: int, generator: torch.Generator):
+        self.size = size
+        self.generator = generator
+        self.images: list[Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def query(self, batch: Tensor) -> Tensor:
+        if self.size == 0:
+            return batch
+        out = []
+        for image in batch.detach():
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif torch.rand((), generator=self.generator) < 0.5:
+                i = int(torch.randint(self.size, (), generator=self.generator))
+                out.append(self.images[i])
+                self.images[i] = image.clone()
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+
+def lsgan_loss(scores: Tensor, target: float) -> Tensor:
+    """Least-squares GAN loss (Mao et al. 2017) against target 1 (real) or 0 (fake)."""
+    return F.mse_loss(scores, torch.full_like(scores, target))
+
+
+def linear_decay(step: int, steps: int) -> float:
+    """LR factor: 1 for the first half of training, then linearly to 0 at `steps` (sec. 4)."""
+    half = steps // 2
+    if step < half:
+        return 1.0
+    return max(0.0, (steps - step) / max(steps - half, 1))
+
+
+class CycleGan(nn.Module):
+    """Generators g (A -> B), f (B -> A); discriminators d_b (on B), d_a (on A).
+
+    Args:
+        image_shape: (C, H, W), C 1 or 3, H == W.
+        base_channels / res_blocks: generator width and depth.
+        d_channels: discriminator width.
+        lambda_cycle / lambda_identity: weights of eq. 3; identity is lambda_identity x lambda_cycle.
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        base_channels: int = 32,
+        res_blocks: int = 3,
+        d_channels: int = 32,
+        lambda_cycle: float = 10.0,
+        lambda_identity: float = 0.5,
+    ):
+        super().__init__()
+        c, h, w = image_shape
+        if h != w or c not in (1, 3):
+            raise ValueError(
+                f"CycleGan needs square images with 1 or 3 channels, got {image_shape}"
+            )
+        self.args = {
+            "image_shape": [c, h, w], "base_channels": base_channels, "res_blocks": res_blocks,
+            "d_channels": d_channels, "lambda_cycle": lambda_cycle,
+            "lambda_identity": lambda_identity,
+        }  # fmt: skip
+        self.g = ResnetGenerator(c, h, base_channels, res_blocks)
+        self.f = ResnetGenerator(c, h, base_channels, res_blocks)
+        self.d_b = PatchDiscriminator(c, h, d_channels)
+        self.d_a = PatchDiscriminator(c, h, d_channels)
+
+    def configure_optimizers(self, lr: float, betas: tuple[float, float]) -> dict:
+        """Adam on both generators together and on both discriminators together (sec. 4)."""
+        gens = [*self.g.parameters(), *self.f.parameters()]
+        discs = [*self.d_a.parameters(), *self.d_b.parameters()]
+        return {"g": torch.optim.Adam(gens, lr, betas), "d": torch.optim.Adam(discs, lr, betas)}
+
+    def training_step(
+        self, a: Tensor, b: Tensor, opt: Optimizers, pools: tuple[ReplayBuffer, ReplayBuffer]
+    ) -> dict[str, float]:
+        """One update of G and F (eq. 3), then of D_A and D_B on buffered fakes."""
+        lam, lam_id = self.args["lambda_cycle"], self.args["lambda_identity"]
+        fake_b, fake_a = self.g(a), self.f(b)  # (B, C, H, W) each
+        # adversarial terms, LSGAN form of eq. 1 (G minimises (D(G(x)) - 1)^2)
+        adv = lsgan_loss(self.d_b(fake_b), 1.0) + lsgan_loss(self.d_a(fake_a), 1.0)
+        # cycle consistency, eq. 2: F(G(a)) ~ a and G(F(b)) ~ b
+        cycle = F.l1_loss(self.f(fake_b), a) + F.l1_loss(self.g(fake_a), b)
+        # identity, sec. 5.2: a generator fed its own target domain should change nothing
+        identity = F.l1_loss(self.g(b), b) + F.l1_loss(self.f(a), a)
+        loss_g = adv + lam * cycle + lam_id * lam * identity
+        opt.step("g", loss_g)  # backward into g and f only (Optimizers.step's inputs)
+        pool_a, pool_b = pools
+        old_b, old_a = pool_b.query(fake_b), pool_a.query(fake_a)
+        # D objective halved (sec. 4) so D learns more slowly than G
+        loss_d_b = 0.5 * (lsgan_loss(self.d_b(b), 1.0) + lsgan_loss(self.d_b(old_b), 0.0))
+        loss_d_a = 0.5 * (lsgan_loss(self.d_a(a), 1.0) + lsgan_loss(self.d_a(old_a), 0.0))
+        opt.step("d", loss_d_a + loss_d_b)
+        return {
+            "loss_g": loss_g.item(),
+            "loss_adv": adv.item(),
+            "loss_cycle": cycle.item(),
+            "loss_identity": identity.item(),
+            "loss_d_a": loss_d_a.item(),
+            "loss_d_b": loss_d_b.item(),
+        }
+
+    def generator(self, direction: str) -> nn.Module:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction {direction!r} is not one of {', '.join(DIRECTIONS)}")
+        return self.g if direction == "a2b" else self.f
+
+    def translate(self, images: Tensor, direction: str, batch_size: int = 256) -> Tensor:
+        """uint8 (N, C, H, W) -> their translations, uint8 (N, C, H, W) on the CPU."""
+        c, h, w = self.args["image_shape"]
+        if images.dtype != torch.uint8 or tuple(images.shape[1:]) != (c, h, w):
+            raise ValueError(
+                f"translate expects uint8 images (N, {c}, {h}, {w}), "
+                f"got {images.dtype} {tuple(images.shape)}"
+            )
+        net = self.generator(direction)
+        device = next(self.parameters()).device
+        out = []
+        with sampling(self):
+            for chunk in images.split(batch_size):
+                x = chunk.to(device).float() / 127.5 - 1.0
+                out.append(signed_to_uint8(net(x)))
+        return torch.cat(out) if out else images.clone()
+
+    def generator_parameters(self) -> int:
+        return sum(p.numel() for p in [*self.g.parameters(), *self.f.parameters()])
