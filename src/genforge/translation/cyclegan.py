@@ -21,6 +21,7 @@ from genforge.models.base import Optimizers, signed_to_uint8
 from genforge.models.common import sampling
 
 DIRECTIONS = ("a2b", "b2a")  # a2b: G (A -> B), b2a: F (B -> A)
+MIN_SIDE = 8  # smaller images leave the PatchGAN no patch
 
 
 def downsamplings(side: int) -> int:
@@ -85,13 +86,15 @@ class PatchDiscriminator(nn.Module):
     except on the first, then a 1-channel 4x4 convolution: one LSGAN score per patch.
 
     The paper's 70x70 PatchGAN has 3 stride-2 layers at 256 px; here the count follows
-    the side (16 px: 2, 32 px and up: 3), so a patch covers about a quarter of the
-    image or more, as in the paper.
+    the side (8 px: 1, 16 px: 2, 32 px and up: 3), so a patch covers about a quarter
+    of the image or more, as in the paper, and at least 2x2 patches remain.
     """
 
     def __init__(self, channels: int, side: int, base: int):
         super().__init__()
-        strided = 2 if side < 32 else 3
+        if side < MIN_SIDE:
+            raise ValueError(f"image side {side} is below the {MIN_SIDE} px CycleGan supports")
+        strided = 1 if side < 16 else 2 if side < 32 else 3
         layers: list[nn.Module] = [
             nn.Conv2d(channels, base, 4, 2, 1), nn.LeakyReLU(0.2, True),
         ]  # fmt: skip

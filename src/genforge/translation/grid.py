@@ -1,7 +1,7 @@
 """The translation grid: test images of A -> G(A) -> F(G(A)) and B -> F(B) -> G(F(B)).
 
-Six rows of `n` test images each (the first `n` of each test split, so the same
-images every run): A, G(A), F(G(A)), then B, F(B), G(F(B)). Drawn with the
+Six rows of `n` test images each (evenly spaced through each test split, so the
+same images every run): A, G(A), F(G(A)), then B, F(B), G(F(B)). Drawn with the
 report's grid helper (`genforge.grids.grid_image`) and written atomically.
 """
 
@@ -25,7 +25,9 @@ def translation_rows(model: CycleGan, domains: Domains, n: int = 8) -> torch.Ten
     """uint8 (6 * n, C, H, W): the rows of ROWS, n images each (fewer if a test split is smaller)."""
     a, b = nchw(domains, "A", "test"), nchw(domains, "B", "test")
     n = min(n, len(a), len(b))
-    a, b = a[:n], b[:n]
+    # evenly spaced, so the (class-sorted) test splits show every class, the same each run
+    a = a[torch.linspace(0, len(a) - 1, n).long()]
+    b = b[torch.linspace(0, len(b) - 1, n).long()]
     ga, fb = model.translate(a, "a2b"), model.translate(b, "b2a")
     rows = [a, ga, model.translate(ga, "b2a"), b, fb, model.translate(fb, "a2b")]
     return torch.cat(rows)

@@ -1,0 +1,63 @@
+"""The CycleGAN networks, loss pieces, replay buffer and learning-rate schedule."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genforge.translation.cyclegan import CycleGan, ReplayBuffer, linear_decay, lsgan_loss
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 16, 16), (3, 32, 32), (3, 64, 64)])
+def test_generators_keep_the_shape_and_discriminators_score_patches(shape):
+    m = CycleGan(shape, base_channels=4, res_blocks=1, d_channels=4)
+    x = torch.rand(2, *shape) * 2 - 1
+    for net in (m.g, m.f):
+        y = net(x)
+        assert y.shape == x.shape and y.abs().max() <= 1
+    for d in (m.d_a, m.d_b):
+        scores = d(x)
+        assert scores.shape[:2] == (2, 1) and scores.shape[2] >= 2  # a grid of patches
+
+
+def test_translate_maps_uint8_to_uint8_both_ways_and_checks_its_input():
+    m = CycleGan((1, 16, 16), base_channels=4, res_blocks=1, d_channels=4)
+    x = torch.randint(0, 256, (5, 1, 16, 16), dtype=torch.uint8)
+    for direction in ("a2b", "b2a"):
+        assert m.translate(x, direction).dtype == torch.uint8
+    with pytest.raises(ValueError, match="direction 'ab' is not one of a2b, b2a"):
+        m.translate(x, "ab")
+    with pytest.raises(ValueError, match=r"uint8 images \(N, 1, 16, 16\)"):
+        m.translate(x.float(), "a2b")
+    with pytest.raises(ValueError, match="below the 8 px"):
+        CycleGan((1, 4, 4))
+
+
+def test_lr_is_constant_for_the_first_half_then_linear_to_zero():
+    steps = 100
+    factors = [linear_decay(s, steps) for s in range(steps + 1)]
+    assert all(f == 1.0 for f in factors[:50])
+    tail = factors[50:]
+    diffs = {round(a - b, 9) for a, b in zip(tail, tail[1:], strict=False)}
+    assert diffs == {0.02} and tail[-1] == 0.0  # equal steps down to exactly 0 at `steps`
+
+
+def test_replay_buffer_holds_at_most_its_size_and_returns_a_mix():
+    pool = ReplayBuffer(50, torch.Generator().manual_seed(0))
+    first = torch.arange(50.0).view(50, 1, 1, 1)
+    assert torch.equal(pool.query(first), first)  # filling: the new images come back
+    old = 0
+    for k in range(1, 21):  # 20 batches of 10, batch k filled with -k
+        batch = torch.full((10, 1, 1, 1), -float(k))
+        out = pool.query(batch)
+        assert out.shape == batch.shape and len(pool) == 50
+        old += (out != -k).sum().item()  # images stored by earlier queries
+    assert 60 < old < 140  # each new image is swapped for a stored one with probability 1/2
+    assert (torch.stack(pool.images) >= 0).sum() < 10  # the first fill has been replaced
+    assert torch.equal(ReplayBuffer(0, torch.Generator()).query(first), first)  # size 0: off
+
+
+def test_lsgan_targets():
+    s = torch.tensor([1.0, 0.0])
+    assert lsgan_loss(s, 1.0).item() == pytest.approx(0.5)
+    assert lsgan_loss(torch.ones(3), 1.0).item() == 0.0
