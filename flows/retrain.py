@@ -34,8 +34,9 @@ from flows.pool import retry_unless_no_worker, run_on_pool
 from genforge import dvc_repo
 from genforge.config import load_params
 from genforge.errors import GenforgeError
+from genforge.layout import FEATURIZER_METRICS, FOLDERS, Layout
 
-DATA_OUT = "data/raw"
+DATA_OUT = FOLDERS["raw"]
 
 
 @task
@@ -130,15 +131,13 @@ def unjudged(repo: str, params_path: str, families: list[str]) -> list[str]:
     registry: a gate that failed after training was committed left them unjudged."""
     import mlflow
 
-    from genforge.registry.candidates import METRICS, MODELS
     from genforge.registry.versions import Registry, candidate_key
     from genforge.registry.versions import unjudged as without_verdict
     from genforge.tracking import lineage
 
     root, params = Path(repo), load_params(Path(repo) / params_path)
-    files = {
-        f: (root / METRICS / f"{f}.json", root / MODELS / f / "checkpoint.pt") for f in families
-    }
+    out = Layout(root)
+    files = {f: (out.metrics(f), out.checkpoint(f)) for f in families}
     keys = {
         f: candidate_key(*paths) for f, paths in files.items() if all(p.is_file() for p in paths)
     }
@@ -211,7 +210,7 @@ def retrain(
         trained = train_stale(repo, families, max_parallel, train_deployment, train_start_timeout)
         # Nothing new to judge when no family was rebuilt on unchanged data, a gate report
         # exists and every family's candidate has its verdict (a no-op run stays quick).
-        judge = bool(trained) or data["changed"] or not (Path(repo) / "gate/report.json").exists()
+        judge = bool(trained) or data["changed"] or not Layout(Path(repo)).gate_report.exists()
         if not judge and (pending := unjudged(repo, params_path, families)):
             logger.info(f"no gate verdict yet for {', '.join(pending)}: judging")
             judge = True
@@ -223,10 +222,11 @@ def retrain(
             dvc_repo.git_commit(lineage_files(repo), "retrain: record the report", Path(repo))
         if push_data:
             push(repo, params_path)
+        out = Layout(Path(repo))
         folders = {
-            "report": Path(repo) / "reports",
-            "gate": Path(repo) / "gate",
-            "featurizer": Path(repo) / "models/featurizer",  # its calibration table
+            "report": out.reports,
+            "gate": out.gate_report.parent,
+            "featurizer": out.featurizer,  # its calibration table
         }
         log_pipeline_artifacts(params, parent, folders, Path(repo))
     table = summary(repo, families)
@@ -241,12 +241,13 @@ def retrain(
 def lineage_files(repo: str) -> list[str]:
     """What git records of a run: dvc.lock, the DVC metrics and the .gitignores DVC wrote."""
     root = Path(repo)
-    found = [root / "dvc.lock", root / "metrics", root / "models/featurizer/metrics.json"]
+    out = Layout(root)
+    found = [root / "dvc.lock", out.folder("metrics"), out.featurizer / FEATURIZER_METRICS]
     found += [
         p
-        for d in ("data", "models", "evals")
-        if (root / d).is_dir()
-        for p in (root / d).rglob(".gitignore")
+        for d in (out.raw.parent, out.folder("models"), out.folder("evals"))
+        if d.is_dir()
+        for p in d.rglob(".gitignore")
     ]
     return [str(p.relative_to(root)) for p in found if p.exists()]
 
@@ -296,9 +297,10 @@ def train_stale(
 def summary(repo: str, families: list[str]) -> str:
     """Markdown table: family, FID, recall, coverage, verdict; the champion marked."""
     from genforge.evaluation.evaluate import num
+    from genforge.registry.gate_report import verdict_text
 
     root = Path(repo)
-    gate_path = root / "gate" / "report.json"
+    gate_path = Layout(root).gate_report
     gate = json.loads(gate_path.read_text()) if gate_path.is_file() else {}
     champion = (gate.get("champion") or {}).get("family")
     rows = [
@@ -306,12 +308,10 @@ def summary(repo: str, families: list[str]) -> str:
         "|---|---:|---:|---:|---|",
     ]
     for f in families:
-        path = root / "metrics" / f"{f}.json"
+        path = Layout(root).metrics(f)
         m = json.loads(path.read_text()) if path.is_file() else {}
         v = gate.get("families", {}).get(f, {})
-        verdict = "forced" if v.get("forced") else ("pass" if v.get("passed") else "fail")
-        if v and not v.get("passed"):
-            verdict += ": " + "; ".join(v.get("reasons", []))
+        verdict = verdict_text(v)
         name = f"**{f}** (champion)" if f == champion else f
         cells = " | ".join(num(m.get(k), ".2f") for k in ("fid", "recall", "coverage"))
         rows.append(f"| {name} | {cells} | {verdict if v else 'not gated'} |")

@@ -14,33 +14,29 @@ from pathlib import Path
 
 from genforge.config import FAMILIES, Params, ParamsError, load_params
 from genforge.errors import GenforgeError
+from genforge.layout import REPORT_MD, REPORT_PAGE, Layout
 
-RAW_DIR = Path("data/raw")
-PREPARED_DIR = Path("data/prepared")
-MODELS_DIR = Path("models")
-FEATURIZER_DIR = MODELS_DIR / "featurizer"
-METRICS_DIR = Path("metrics")
-EVALS_DIR = Path("evals")
+OUT = Layout()  # every stage reads and writes relative to the repository (dvc.yaml's cwd)
 
 
 def cmd_ingest(params: Params, args: argparse.Namespace) -> None:
     from genforge.data.ingest import ingest
 
-    summary = ingest(params.data, RAW_DIR)
+    summary = ingest(params.data, OUT.raw)
     print(
         f"ingested {summary['images']} images of {summary['classes']} classes "
-        f"({params.data.source}) into {RAW_DIR}"
+        f"({params.data.source}) into {OUT.raw}"
     )
 
 
 def cmd_prepare(params: Params, args: argparse.Namespace) -> None:
     from genforge.data.prepare import prepare
 
-    meta = prepare(params.data, RAW_DIR, PREPARED_DIR)
+    meta = prepare(params.data, OUT.raw, OUT.prepared)
     counts = meta["counts"]
     print(
         f"prepared {meta['source']}: train {counts['train']}, test {counts['test']} images "
-        f"of shape {meta['image_shape']}, {meta['num_classes']} classes -> {PREPARED_DIR}"
+        f"of shape {meta['image_shape']}, {meta['num_classes']} classes -> {OUT.prepared}"
     )
 
 
@@ -55,14 +51,14 @@ def cmd_train(params: Params, args: argparse.Namespace) -> None:
 
     # Locked before the MLflow run: a second trainer must not mark the first one's run FAILED.
     with (
-        family_lock(MODELS_DIR / args.family, args.family, enabled=is_main_rank()),
-        tracked_training(params, args.family, PREPARED_DIR) as callbacks,  # MLflow child run
+        family_lock(OUT.model_dir(args.family), args.family, enabled=is_main_rank()),
+        tracked_training(params, args.family, OUT.prepared) as callbacks,  # MLflow child run
     ):
         train_family(
             params,
             args.family,
-            prepared_dir=PREPARED_DIR,
-            out_dir=MODELS_DIR / args.family,
+            prepared_dir=OUT.prepared,
+            out_dir=OUT.model_dir(args.family),
             callbacks=callbacks,
         )
 
@@ -72,8 +68,8 @@ def cmd_featurize(params: Params, args: argparse.Namespace) -> None:
 
     m = train_featurizer(
         params,
-        prepared_dir=PREPARED_DIR,
-        out_dir=FEATURIZER_DIR,
+        prepared_dir=OUT.prepared,
+        out_dir=OUT.featurizer,
         cache_dir=Path(params.evaluate.cache_dir),
     )
     print(
@@ -82,7 +78,7 @@ def cmd_featurize(params: Params, args: argparse.Namespace) -> None:
         f"{m['train_seconds']:.1f} s; calibration FID: floor {m['calibration_floor_fid']:.3g}, "
         f"blur {m['calibration_blur_over_floor']:.3g}x floor, shuffled "
         f"{m['calibration_shuffled_over_blur']:.3g}x blur, Gaussian "
-        f"{m['calibration_gaussian_over_blur']:.3g}x blur -> {FEATURIZER_DIR}"
+        f"{m['calibration_gaussian_over_blur']:.3g}x blur -> {OUT.featurizer}"
     )
 
 
@@ -93,20 +89,20 @@ def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
     m = evaluate_family(
         params,
         args.family,
-        prepared_dir=PREPARED_DIR,
-        models_dir=MODELS_DIR,
-        featurizer_dir=FEATURIZER_DIR,
-        out_path=METRICS_DIR / f"{args.family}.json",
+        prepared_dir=OUT.prepared,
+        models_dir=OUT.folder("models"),
+        featurizer_dir=OUT.featurizer,
+        out_path=OUT.metrics(args.family),
         cache_dir=Path(params.evaluate.cache_dir),
-        evals_dir=EVALS_DIR / args.family,
+        evals_dir=OUT.evals(args.family),
     )
-    print(summary_line(m) + f" -> {METRICS_DIR / args.family}.json")
+    print(summary_line(m) + f" -> {OUT.metrics(args.family)}")
     paths = {
-        "metrics": METRICS_DIR / f"{args.family}.json",
-        "checkpoint": MODELS_DIR / args.family / "checkpoint.pt",
-        "evals": EVALS_DIR / args.family,
+        "metrics": OUT.metrics(args.family),
+        "checkpoint": OUT.checkpoint(args.family),
+        "evals": OUT.evals(args.family),
     }
-    log_evaluation(params, args.family, m, paths, PREPARED_DIR)  # the family's MLflow run
+    log_evaluation(params, args.family, m, paths, OUT.prepared)  # the family's MLflow run
 
 
 def cmd_report(params: Params, args: argparse.Namespace) -> None:
@@ -115,7 +111,7 @@ def cmd_report(params: Params, args: argparse.Namespace) -> None:
     summary = build_report(params)
     missing = [k for k, v in summary["figures"].items() if v != "ok"]
     print(
-        f"wrote reports/index.html and reports/report.md: {len(summary['tables'])} tables, "
+        f"wrote {OUT.reports / REPORT_PAGE} and {OUT.reports / REPORT_MD}: {len(summary['tables'])} tables, "
         f"{len(summary['figures']) - len(missing)} figures"
         + (f" ({len(missing)} not available: {', '.join(missing)})" if missing else "")
     )
@@ -126,7 +122,7 @@ def cmd_study(params: Params, args: argparse.Namespace) -> None:
 
     summary = run_studies(params)
     done = [k for k in ("domains", "transfer") if summary[k] is not None]
-    print(f"wrote studies/studies.json ({', '.join(done) or 'nothing configured'})")
+    print(f"wrote {OUT.studies} ({', '.join(done) or 'nothing configured'})")
 
 
 def cmd_storage(params: Params, args: argparse.Namespace) -> None:
@@ -169,16 +165,16 @@ def cmd_serve(params: Params, args: argparse.Namespace) -> None:
 
 
 def print_gate(report: dict) -> None:
+    from genforge.registry.gate_report import verdict_text
+
     def who(e: dict | None) -> str:
         return f"{e['family']} v{e['version']}" if e else "none"
 
     for family, v in report["families"].items():
-        verdict = "forced" if v.get("forced") else "passed" if v.get("passed") else "failed"
-        why = "; ".join(v.get("reasons") or [])
-        print(f"{family}: {verdict}" + (f" ({why})" if why else ""))
+        print(f"{family}: {verdict_text(v)}")
     print(
         f"{report['registered_model']}@champion: {who(report['champion'])} "
-        f"(was {who(report['champion_before'])}); gate report: gate/report.md"
+        f"(was {who(report['champion_before'])}); gate report: {OUT.gate_report.with_suffix('.md')}"
     )
 
 

@@ -21,9 +21,10 @@ from genforge.data.ingest import ingest
 from genforge.data.photos import photo_patches
 from genforge.data.prepare import prepare
 from genforge.evaluation.calibration import STRUCTURELESS, relative_metrics
-from genforge.evaluation.featurizer import CALIBRATION, FeaturizerError, train_featurizer
+from genforge.evaluation.featurizer import FeaturizerError, train_featurizer
 from genforge.evaluation.reference import blurred, memoriser_images, reference_for, shuffled
 from genforge.evaluation.scoring import load_judge
+from genforge.layout import CALIBRATION
 from genforge.registry.gate import judge as gate_judge
 
 pytestmark = pytest.mark.slow

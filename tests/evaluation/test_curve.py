@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from genforge.evaluation.curve import CURVE, read_curve
+from genforge.evaluation.curve import read_curve
 from genforge.evaluation.evaluate import evaluate_family
+from genforge.layout import CURVE
 from genforge.training.checkpoint import load_snapshots
 from genforge.training.run import train_family
 from tests.conftest import tiny_family

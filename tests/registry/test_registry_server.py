@@ -314,7 +314,7 @@ def test_cli_register_promote_force_and_rollback(case, monkeypatch, capsys):
     write_metrics(root, "gan", fid=50.0)
     assert main(["register"]) == 0
     out = capsys.readouterr().out
-    assert "vae: passed" in out and "gan: failed (fid 50 > gate.fid_max 10)" in out
+    assert "vae: passed" in out and "gan: failed: fid 50 > gate.fid_max 10" in out
     assert "@champion: vae v1 (was none)" in out
 
     assert main(["promote", "--force"]) == 1

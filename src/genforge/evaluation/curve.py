@@ -22,8 +22,6 @@ from genforge.evaluation.sampling import check_fits, sample_images
 from genforge.evaluation.scoring import Judge
 from genforge.training.checkpoint import load_snapshots
 
-CURVE = "fid_curve.jsonl"
-
 
 def fid_curve(model, model_dir: Path, judge: Judge, n: int, seed: int) -> list[dict]:
     """One FID point per snapshot in `model_dir`, loaded into `model` in turn (its

@@ -23,13 +23,14 @@ from genforge.config import Params
 from genforge.data.atomic import atomic_file, write_json_atomic
 from genforge.evaluation.calibration import relative_metrics, with_relative
 from genforge.evaluation.copying import closest_pairs
-from genforge.evaluation.curve import CURVE, fid_curve, write_curve
+from genforge.evaluation.curve import fid_curve, write_curve
 from genforge.evaluation.diversity import proportional_labels
 from genforge.evaluation.featurizer import file_sha256
 from genforge.evaluation.reference import reference_for
 from genforge.evaluation.sampling import EvaluationError, check_fits, sample_images
 from genforge.evaluation.scoring import Judge, Scored, load_judge
 from genforge.grids import grid_image, grid_samples
+from genforge.layout import CHECKPOINT, COPIES_GRID, CURVE, FOOLED_GRID, GRID
 from genforge.training.checkpoint import load_checkpoint, load_model
 
 FOOLED = 16  # images in fooled.png
@@ -121,7 +122,7 @@ def evaluate_family(
     sample grids and the FID-vs-step curve of the training snapshots)."""
     cfg = params.evaluate
     judge = load_judge(cfg, prepared_dir, featurizer_dir, cache_dir)
-    path = Path(models_dir) / family / "checkpoint.pt"
+    path = Path(models_dir) / family / CHECKPOINT
     state = load_checkpoint(path)  # a missing or foreign file: a clear error first
     digest = file_sha256(path)  # registration refuses any other checkpoint (issue 18 item 2)
     trained_on = state.get("data_hash")
@@ -187,9 +188,9 @@ def write_images(evals_dir: Path, model, images: Tensor, scored: Scored, judge: 
     with torch.no_grad():
         grid = grid_samples(model, seed=0)
     for name, img in (
-        ("samples.png", grid_image(grid)),
-        ("fooled.png", grid_image(images[most_real])),
-        ("copies.png", grid_image(pairs, nrow=len(gen_i))),
+        (GRID, grid_image(grid)),
+        (FOOLED_GRID, grid_image(images[most_real])),
+        (COPIES_GRID, grid_image(pairs, nrow=len(gen_i))),
     ):
         with atomic_file(evals_dir / name) as tmp:
             img.save(tmp)

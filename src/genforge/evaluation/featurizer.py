@@ -46,10 +46,8 @@ from genforge.data.atomic import write_json_atomic
 from genforge.data.prepare import load_meta, load_prepared
 from genforge.errors import GenforgeError
 from genforge.evaluation.contrastive import ProjectionHead, nt_xent, random_view
+from genforge.layout import CALIBRATION, FEATURIZER_METRICS, FEATURIZER_WEIGHTS
 
-WEIGHTS = "featurizer.pt"
-METRICS = "metrics.json"
-CALIBRATION = "calibration.json"
 FORMAT_VERSION = 1
 
 
@@ -234,7 +232,7 @@ def train_featurizer(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".featurizer-") as staging:
         staging = Path(staging)
-        torch.save(state, staging / WEIGHTS)
+        torch.save(state, staging / FEATURIZER_WEIGHTS)
         calibration = calibrate(params, prepared_dir, staging, cache_dir)
         metrics.update(calibration["summary"])
         if calibration["problems"] and not cfg.calibration_required:
@@ -255,10 +253,14 @@ def train_featurizer(
                 f"(evaluate.feature_extractor); nothing was written to {out_dir}"
             )
         metrics["seconds_with_calibration"] = round(time.perf_counter() - start, 2)
-        write_json_atomic(staging / METRICS, metrics)
+        write_json_atomic(staging / FEATURIZER_METRICS, metrics)
         write_json_atomic(staging / CALIBRATION, calibration)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name in (WEIGHTS, METRICS, CALIBRATION):  # the weights (their digest) unchanged
+        for name in (
+            FEATURIZER_WEIGHTS,
+            FEATURIZER_METRICS,
+            CALIBRATION,
+        ):  # the weights (their digest) unchanged
             os.replace(staging / name, out_dir / name)
     return metrics
 
@@ -283,7 +285,7 @@ def calibrate(params: Params, prepared_dir: Path, featurizer_dir: Path, cache_di
 
 
 def weights_path(featurizer_dir: Path) -> Path:
-    path = Path(featurizer_dir) / WEIGHTS
+    path = Path(featurizer_dir) / FEATURIZER_WEIGHTS
     if not path.is_file():
         raise FeaturizerError(f"{path}: no featurizer here; run `genforge featurize` first")
     return path

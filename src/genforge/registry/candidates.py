@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from genforge.config import Params
+from genforge.layout import CHECKPOINT, Layout
 from genforge.registry import gate
 from genforge.registry.versions import Registry, RegistryError, candidate_key
 from genforge.tracking import lineage
@@ -29,7 +30,6 @@ from genforge.tracking.runs import (
 )
 
 Rescore = Callable[[Any], dict[str, Any]]  # model version -> metrics on the current data
-PREPARED, METRICS, MODELS = Path("data/prepared"), Path("metrics"), Path("models")
 DIGEST = "checkpoint_sha256"  # in metrics/<family>.json and a version's tag (serving checks it)
 
 
@@ -39,7 +39,7 @@ class ChampionIncomparable(RegistryError):
 
 
 def connect(params: Params, root: Path) -> tuple[Tracker, Registry]:
-    tr = open_tracker(params, Path(root) / PREPARED, root)
+    tr = open_tracker(params, Layout(Path(root)).prepared, root)
     reg = Registry(tr.client, lineage.registered_model_name(params))
     reg.ensure()
     return tr, reg
@@ -59,18 +59,18 @@ def default_rescore(params: Params, root: Path) -> Rescore:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{mv.name}/{mv.version}", dst_path=tmp
             )
-            found = sorted(Path(local).rglob("checkpoint.pt"))
+            found = sorted(Path(local).rglob(CHECKPOINT))
             if not found:
-                raise RegistryError(f"{mv.name} v{mv.version} has no checkpoint.pt artifact")
+                raise RegistryError(f"{mv.name} v{mv.version} has no {CHECKPOINT} artifact")
             model = load_model(found[0])
-        root_ = Path(root)
+        out = Layout(Path(root))
         try:
             return score_model(
                 model,
                 params,
-                prepared_dir=root_ / PREPARED,
-                featurizer_dir=root_ / MODELS / "featurizer",
-                cache_dir=root_ / params.evaluate.cache_dir,
+                prepared_dir=out.prepared,
+                featurizer_dir=out.featurizer,
+                cache_dir=Path(root) / params.evaluate.cache_dir,
             )
         except EvaluationError as exc:  # only a model that does not fit the data raises it
             raise ChampionIncomparable(str(exc)) from exc
@@ -82,7 +82,8 @@ def register_family(tr: Tracker, reg: Registry, family: str, root: Path):
     """Register metrics/<family>.json + the checkpoint it evaluated as a version (reused
     when this exact candidate is registered already); None when the family was not
     evaluated. A checkpoint other than the evaluated one is refused (RegistryError)."""
-    metrics_path, ckpt = root / METRICS / f"{family}.json", root / MODELS / family / "checkpoint.pt"
+    out = Layout(Path(root))
+    metrics_path, ckpt = out.metrics(family), out.checkpoint(family)
     if not metrics_path.is_file() or not ckpt.is_file():
         return None
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,9 +98,7 @@ def register_family(tr: Tracker, reg: Registry, family: str, root: Path):
         found = reg.by_key(key)
         if found is not None:
             return found
-        run_id, info = log_candidate(
-            tr, family, metrics, {**staged, "evals": root / "evals" / family}
-        )
+        run_id, info = log_candidate(tr, family, metrics, {**staged, "evals": out.evals(family)})
     import mlflow
 
     gated = {k: metrics.get(k) for k in gate.GATED_METRICS}
@@ -124,7 +123,7 @@ def check_bound(family: str, metrics: dict[str, Any], digest: str, ckpt: Path) -
     again = f"run `genforge evaluate --family {family}` (or `dvc repro evaluate@{family}`)"
     if not recorded:
         raise RegistryError(
-            f"metrics/{family}.json records no {DIGEST} (evaluated before metrics were bound "
+            f"{Layout().metrics(family)} records no {DIGEST} (evaluated before metrics were bound "
             f"to their checkpoint): {again}, then register"
         )
     if recorded != digest:

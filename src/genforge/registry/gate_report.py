@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from genforge.data.atomic import write_text_atomic
+from genforge.layout import FOLDERS, Layout
 
-GATE_DIR = "gate"
 COLUMNS = ("fid", "kid", "precision", "recall", "coverage", "classes_covered", "copying")
 # columns shown with their place on the dataset's scale: "raw (relative)"
 SCALED = {"fid", "kid", "precision", "recall", "coverage"}
@@ -74,9 +74,7 @@ def markdown(report: dict[str, Any]) -> str:
         if v.get("version") is None:
             lines.append(f"| {family} | – |" + " |" * len(COLUMNS) + f" {v['reasons'][0]} |")
             continue
-        verdict = "forced" if v.get("forced") else ("passed" if v.get("passed") else "failed")
-        if v.get("reasons"):
-            verdict += ": " + "; ".join(v["reasons"])
+        verdict = verdict_text(v)
         name = f"**{family}** (champion)" if v.get("champion") else family
         cells = " | ".join(_cell(v, c) for c in COLUMNS)
         lines.append(f"| {name} | {v['version']} | {cells} | {verdict} |")
@@ -85,11 +83,20 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def verdict_text(v: dict[str, Any]) -> str:
+    """One family's verdict in words: "passed", "forced", or "failed: <reasons>". The
+    CLI, the flow's summary, gate/report.md and the comparison report all print this."""
+    word = "forced" if v.get("forced") else ("passed" if v.get("passed") else "failed")
+    reasons = "; ".join(str(r) for r in v.get("reasons") or [])
+    return f"{word}: {reasons}" if reasons and not v.get("passed") else word
+
+
 def write_report(report: dict[str, Any], root: Path) -> tuple[Path, Path]:
     """Write gate/report.json and gate/report.md (atomically) and append the history."""
-    out = Path(root) / GATE_DIR
+    json_path = Layout(Path(root)).gate_report
+    out = json_path.parent
     out.mkdir(parents=True, exist_ok=True)
-    paths = out / "report.json", out / "report.md"
+    paths = json_path, json_path.with_suffix(".md")
     write_text_atomic(paths[0], json.dumps(report, indent=2) + "\n")
     write_text_atomic(paths[1], markdown(report))
     with (out / "history.jsonl").open("a") as history:
@@ -118,7 +125,7 @@ def attach_report(tr, report: dict[str, Any], paths: tuple[Path, Path]) -> str:
     run_id = run.info.run_id
     try:
         for path in paths:
-            tr.client.log_artifact(run_id, str(path), GATE_DIR)
+            tr.client.log_artifact(run_id, str(path), FOLDERS["gate"])
         promoted = 1.0 if report.get("promoted") else 0.0
         tr.client.log_batch(run_id, metrics=[Metric("promoted", promoted, _now_ms(), 0)])
         tr.client.set_terminated(run_id, "FINISHED")

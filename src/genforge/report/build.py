@@ -15,6 +15,7 @@ from typing import Any
 from genforge.config import Params
 from genforge.data.atomic import atomic_dir
 from genforge.errors import GenforgeError
+from genforge.layout import REPORT_DATA, REPORT_MD, REPORT_PAGE, Layout
 from genforge.models.registry import family_names, model_class
 from genforge.report import (
     analyses,
@@ -24,7 +25,7 @@ from genforge.report import (
     tables_two_sample_training,
 )
 from genforge.report.figures import Figure
-from genforge.report.load import NA, Layout, ReportInputs, available, load_inputs
+from genforge.report.load import NA, ReportInputs, available, load_inputs
 from genforge.report.render import render_html, render_markdown
 from genforge.report.speed import diffusion_sweep, measure_speed
 
@@ -66,7 +67,7 @@ def _test_split(layout: Layout):
     from genforge.data.prepare import load_prepared
 
     try:
-        return load_prepared(layout.path("prepared"), "test")
+        return load_prepared(layout.prepared, "test")
     except GenforgeError as exc:
         return NA(str(exc))
 
@@ -126,7 +127,7 @@ def _grid_caption(layout: Layout) -> str:
     from genforge.data.prepare import load_meta
 
     try:
-        names = load_meta(layout.path("prepared"))["class_names"]
+        names = load_meta(layout.prepared)["class_names"]
     except GenforgeError:
         return "EMA samples at the end of training."
     return f"EMA samples at the end of training; conditional models: one row per class ({', '.join(names)})."
@@ -306,16 +307,14 @@ def build_report(params: Params, root: Path = Path(".")) -> dict[str, Any]:
         }
         | {f.key: (str(f.png) if isinstance(f.png, NA) else "ok") for f in extra},
     }
-    with atomic_dir(layout.path("reports")) as tmp:
+    with atomic_dir(layout.reports) as tmp:
         (tmp / "figures").mkdir()
         for fig in [f for _, figs in sections for f in figs] + extra:
             if not isinstance(fig.png, NA):
                 (tmp / "figures" / f"{fig.key}.png").write_bytes(fig.png)
-        (tmp / "index.html").write_text(
-            render_html(title, intro, sections, extra), encoding="utf-8"
-        )
-        (tmp / "report.md").write_text(
+        (tmp / REPORT_PAGE).write_text(render_html(title, intro, sections, extra), encoding="utf-8")
+        (tmp / REPORT_MD).write_text(
             render_markdown(title, intro, sections, extra), encoding="utf-8"
         )
-        (tmp / "report.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (tmp / REPORT_DATA).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary

@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genforge.layout import (
+    COPIES_GRID,
+    CURVE,
+    FOOLED_GRID,
+    GRID,
+    STEP_LOG,
+    TRAIN_SUMMARY,
+    Layout,
+)
+
 
 @dataclass(frozen=True)
 class NA:
@@ -27,29 +37,6 @@ class NA:
 
 def available(value: Any) -> bool:
     return not isinstance(value, NA)
-
-
-_LAYOUT = {
-    "prepared": "data/prepared",
-    "models": "models",
-    "featurizer": "models/featurizer",
-    "metrics": "metrics",
-    "evals": "evals",
-    "gate": "gate/report.json",
-    "studies": "studies",
-    "reports": "reports",
-}
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the pipeline's outputs live, relative to one root (the repository)."""
-
-    root: Path = Path(".")
-
-    def path(self, name: str) -> Path:
-        """The path of output `name` (one of the keys of `_LAYOUT`)."""
-        return Path(self.root) / _LAYOUT[name]
 
 
 @dataclass
@@ -113,18 +100,17 @@ def read_png(path: Path, what: str) -> bytes | NA:
 
 def load_family(layout: Layout, family: str) -> FamilyInputs:
     """Read models/<family>/*, metrics/<family>.json and evals/<family>/*."""
-    mdir = layout.path("models") / family
-    ckpt = mdir / "checkpoint.pt"
+    mdir, evals, ckpt = layout.model_dir(family), layout.evals(family), layout.checkpoint(family)
     return FamilyInputs(
         family=family,
-        metrics=read_json(layout.path("metrics") / f"{family}.json", "evaluation metrics"),
-        summary=read_json(mdir / "train_summary.json", "training summary"),
-        log=read_jsonl(mdir / "train_log.jsonl", "training log"),
-        samples_png=read_png(mdir / "samples.png", "sample grid"),
+        metrics=read_json(layout.metrics(family), "evaluation metrics"),
+        summary=read_json(mdir / TRAIN_SUMMARY, "training summary"),
+        log=read_jsonl(mdir / STEP_LOG, "training log"),
+        samples_png=read_png(mdir / GRID, "sample grid"),
         checkpoint=ckpt if ckpt.is_file() else NA(f"checkpoint: {ckpt} is missing"),
-        fid_curve=read_jsonl(layout.path("evals") / family / "fid_curve.jsonl", "FID curve"),
-        fooled_png=read_png(layout.path("evals") / family / "fooled.png", "fooled samples"),
-        copies_png=read_png(layout.path("evals") / family / "copies.png", "closest pairs"),
+        fid_curve=read_jsonl(evals / CURVE, "FID curve"),
+        fooled_png=read_png(evals / FOOLED_GRID, "fooled samples"),
+        copies_png=read_png(evals / COPIES_GRID, "closest pairs"),
     )
 
 
@@ -133,9 +119,9 @@ def load_inputs(layout: Layout, families: list[str]) -> ReportInputs:
     return ReportInputs(
         families={f: load_family(layout, f) for f in families},
         gate=read_json(
-            layout.path("gate"), "gate report (written by the Prefect flow's promotion gate)"
+            layout.gate_report, "gate report (written by the Prefect flow's promotion gate)"
         ),
-        studies=read_json(layout.path("studies") / "studies.json", "studies (genforge study)"),
+        studies=read_json(layout.studies, "studies (genforge study)"),
         layout=layout,
     )
 

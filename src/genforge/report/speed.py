@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from genforge.config import Params
-from genforge.report.load import NA, Layout
+from genforge.layout import Layout
+from genforge.report.load import NA
 
 
 def _sync(device: torch.device) -> None:
@@ -76,8 +77,8 @@ def diffusion_sweep(model, params: Params, layout: Layout, scorer=None) -> list[
     scorer = scorer or score_fn()
     if isinstance(scorer, NA):
         return scorer
-    if not layout.path("featurizer").exists():
-        return NA(f"no featurizer at {layout.path('featurizer')} (run the featurizer stage)")
+    if not layout.featurizer.exists():
+        return NA(f"no featurizer at {layout.featurizer} (run the featurizer stage)")
     rows = []
     for setting in params.report.diffusion_sweep:
         label = "ancestral" if setting == "ancestral" else f"DDIM {setting}"
@@ -89,8 +90,8 @@ def diffusion_sweep(model, params: Params, layout: Layout, scorer=None) -> list[
         scores = scorer(
             model,
             params,
-            layout.path("prepared"),
-            layout.path("featurizer"),
+            layout.prepared,
+            layout.featurizer,
             Path(layout.root) / params.evaluate.cache_dir,
             n_samples=params.report.sweep_samples,
             seed=params.evaluate.seed,

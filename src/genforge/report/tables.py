@@ -12,7 +12,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from genforge.layout import Layout
 from genforge.models.registry import family_names, model_class
+from genforge.registry.gate_report import verdict_text
 from genforge.report.load import NA, FamilyInputs, ReportInputs, available, champion, references
 
 REF_NAMES = {
@@ -59,7 +61,7 @@ def metric(fam: FamilyInputs, key: str) -> Any:
     if not available(fam.metrics):
         return fam.metrics
     value = fam.metrics.get(key)
-    return NA(f"metrics/{fam.family}.json has no {key!r}") if value is None else value
+    return NA(f"{Layout().metrics(fam.family)} has no {key!r}") if value is None else value
 
 
 def main_loss(family: str, log: list[dict]) -> str | None:
@@ -102,11 +104,7 @@ def verdict(inputs: ReportInputs, family: str) -> Any:
     v = (inputs.gate.get("families") or {}).get(family)
     if not isinstance(v, dict):
         return NA(f"the gate report has no verdict for {family}")
-    if v.get("forced"):
-        return "forced"
-    if v.get("passed"):
-        return "passed"
-    return "failed: " + "; ".join(str(r) for r in v.get("reasons") or []) or "failed"
+    return verdict_text(v)
 
 
 def _extremes(values: dict[str, Any], lower_is_better: bool) -> tuple[str | None, str | None]:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from genforge.errors import GenforgeError
+from genforge.layout import CHECKPOINT
 from genforge.tracking.runs import file_sha256  # the digest the registry records
 
 DIGEST_TAG = "checkpoint_sha256"  # set by the registry when it registers a version
@@ -68,9 +69,9 @@ def now() -> str:
 
 
 def _checkpoint(root: Path, where: str) -> Path:
-    found = sorted(Path(root).rglob("checkpoint.pt"))
+    found = sorted(Path(root).rglob(CHECKPOINT))
     if len(found) != 1:
-        raise LoadError(f"{where}: expected one checkpoint.pt in the model, found {len(found)}")
+        raise LoadError(f"{where}: expected one {CHECKPOINT} in the model, found {len(found)}")
     return found[0]
 
 

@@ -11,6 +11,7 @@ import torch
 
 from genforge.config import Params, ServeConfig
 from genforge.errors import GenforgeError
+from genforge.layout import Layout
 from genforge.serving.follower import Follower
 from genforge.tracking import lineage
 
@@ -36,7 +37,7 @@ def build(params: Params, cfg: ServeConfig, root: Path = Path(".")):
     if follower.current is None:
         why = (follower.failed or {}).get("error") or follower.registry_error
         log.warning("no champion served yet (%s); polling %s every %.3g s", why, uri, cfg.poll_s)
-    prepared = Path(root) / "data/prepared"
+    prepared = Layout(Path(root)).prepared
     return create_app(follower, cfg, prepared if prepared.is_dir() else None), follower
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from genforge.config import DataConfig, Params, validate
 from genforge.data.atomic import atomic_dir
 from genforge.errors import GenforgeError
-from genforge.report.load import Layout
+from genforge.layout import CHECKPOINT, STUDIES, Layout
 
 KEPT_METRICS = (
     "fid",
@@ -88,7 +88,7 @@ class Studies:
         if key in self.data:
             return self.data[key]
         if data == self.params.data:
-            found = (self.layout.path("prepared"), self.layout.path("featurizer"))
+            found = (self.layout.prepared, self.layout.featurizer)
         else:
             base = self.out / "data" / data.source
             ingest(data, base / "raw")
@@ -135,7 +135,7 @@ class Studies:
             "floor_fid": metrics["reference"]["floor"]["fid"],
             "reinitialised": reinit,
         }
-        self.runs[key], self.checkpoints[key] = result, where / family / "checkpoint.pt"
+        self.runs[key], self.checkpoints[key] = result, where / family / CHECKPOINT
         return result, self.checkpoints[key]
 
     def domains(self) -> dict[str, Any]:
@@ -199,7 +199,7 @@ def run_studies(params: Params, root: Path = Path(".")) -> dict[str, Any]:
     layout = Layout(Path(root))
     rep = params.report
     summary: dict[str, Any] = {"domains": None, "transfer": None, "reasons": {}}
-    with atomic_dir(layout.path("studies")) as tmp:
+    with atomic_dir(layout.folder("studies")) as tmp:
         studies = Studies(params, layout, tmp)
         if rep.datasets:
             summary["domains"] = studies.domains()
@@ -209,7 +209,7 @@ def run_studies(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             summary["transfer"] = studies.transfer()
         else:
             summary["reasons"]["transfer"] = "report.transfer is not set"
-        for ckpt in tmp.rglob("checkpoint.pt"):
+        for ckpt in tmp.rglob(CHECKPOINT):
             ckpt.unlink()  # scored; the DVC cache keeps grids, logs and metrics only
-        (tmp / "studies.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        (tmp / STUDIES).write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary

@@ -103,8 +103,10 @@ def dvc_data_hash(root: Path, meta: dict[str, Any]) -> str:
     """The DVC version of the data: dvc.lock's md5 of data/prepared (or data/raw), else
     the prepared data's own content hash (no DVC, e.g. a test's temporary folder)."""
     from genforge.dvc_repo import lock_hash
+    from genforge.layout import FOLDERS
 
-    return lock_hash("data/prepared", root) or lock_hash("data/raw", root) or meta["sha256"]
+    found = lock_hash(FOLDERS["prepared"], root) or lock_hash(FOLDERS["raw"], root)
+    return found or meta["sha256"]
 
 
 def prefect_flow_run_id() -> str | None:

@@ -26,7 +26,10 @@ from typing import Any
 from genforge.config import Params
 from genforge.data.prepare import load_meta
 from genforge.errors import GenforgeError
+from genforge.layout import Layout
 from genforge.tracking import lineage
+
+PREPARED = Layout().prepared  # the CLI's data, relative to the repository
 
 
 class TrackingError(GenforgeError):
@@ -179,7 +182,7 @@ def family_run(tr: Tracker, family: str, stage: str) -> Iterator[str]:
 
 
 def start_pipeline_run(
-    params: Params, prepared_dir: Path = Path("data/prepared"), root: Path = Path(".")
+    params: Params, prepared_dir: Path = PREPARED, root: Path = Path(".")
 ) -> str:
     """A fresh parent run for one orchestrated pipeline run (e.g. one Prefect flow run);
     export its id as GENFORGE_PARENT_RUN_ID so every stage nests under it. Call it once
@@ -207,7 +210,7 @@ def pipeline_run(params: Params, root: Path, flow_run_id: str | None = None) -> 
     Sets GENFORGE_PARENT_RUN_ID (and PREFECT__FLOW_RUN_ID) in this process's environment,
     which stage subprocesses inherit; the run ends FINISHED, or FAILED on an exception.
     """
-    parent = start_pipeline_run(params, Path(root) / "data/prepared", Path(root))
+    parent = start_pipeline_run(params, Layout(Path(root)).prepared, Path(root))
     os.environ[lineage.PARENT_ENV] = parent
     if flow_run_id:
         os.environ["PREFECT__FLOW_RUN_ID"] = flow_run_id
@@ -290,7 +293,7 @@ def log_evaluation(
     family: str,
     metrics: dict[str, Any],
     paths: dict[str, Path],
-    prepared_dir: Path = Path("data/prepared"),
+    prepared_dir: Path = PREPARED,
     root: Path = Path("."),
 ) -> str:
     """Log one family's evaluation into its child run; returns the run id.

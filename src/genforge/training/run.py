@@ -18,15 +18,13 @@ import torch
 from genforge.config import Params
 from genforge.data.prepare import load_meta, load_prepared
 from genforge.grids import grid_image
+from genforge.layout import GRID, STEP_LOG, TRAIN_SUMMARY
 from genforge.models import build
 from genforge.models.registry import family_sources
 from genforge.training.checkpoint import EmaSnapshots
 from genforge.training.distributed import DistInfo, init_from_env
 from genforge.training.lock import family_lock
 from genforge.training.trainer import Trainer, pick_device
-
-SUMMARY = "train_summary.json"
-GRID = "samples.png"
 
 
 def code_hash(family: str) -> str:
@@ -118,7 +116,7 @@ def _train_locked(
     torch.manual_seed(params.train.seed + 1 + dist_info.rank)
     resumed = trainer.try_resume()
     if not resumed and dist_info.is_main:
-        (out_dir / "train_log.jsonl").unlink(missing_ok=True)
+        (out_dir / STEP_LOG).unlink(missing_ok=True)
     if dist_info.is_main:
         trainer.callbacks.append(EmaSnapshots(out_dir, fresh=not resumed))
     summary = trainer.fit(x, y)
@@ -130,7 +128,7 @@ def _train_locked(
     )
     if dist_info.is_main:
         grid_image(trainer.sample_grid()).save(out_dir / GRID)
-        (out_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        (out_dir / TRAIN_SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
         print(
             f"{family}: {summary['steps']} steps in {summary['train_seconds']:.1f} s "
             f"({summary['images_per_s']:.0f} images/s) -> {out_dir}"

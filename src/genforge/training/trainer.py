@@ -27,6 +27,7 @@ from tqdm import tqdm
 from genforge.config import TrainConfig
 from genforge.errors import GenforgeError
 from genforge.grids import grid_samples
+from genforge.layout import CHECKPOINT, STEP_LOG
 from genforge.models import GenerativeModel
 from genforge.training.checkpoint import load_checkpoint, save_checkpoint
 from genforge.training.distributed import (
@@ -36,9 +37,6 @@ from genforge.training.distributed import (
     sync_buffers,
     sync_module,
 )
-
-CHECKPOINT = "checkpoint.pt"
-STEP_LOG = "train_log.jsonl"
 
 
 class TrainingDiverged(GenforgeError):
