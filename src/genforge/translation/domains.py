@@ -47,6 +47,7 @@ class DomainsConfig(Section):
     test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2  # digits-typeset only
     seed: NonNegInt = 0
     typeset_per_class: PosInt = 180  # about as many as the handwritten digits (1,797)
+    typeset_height: Annotated[float, Field(gt=0.2, le=1.0)] = 0.75  # glyph height / side
     typeset_max_rotation: Annotated[float, Field(ge=0, le=45)] = 12.0
     typeset_size_jitter: Annotated[float, Field(ge=0, le=0.2)] = 0.1
     typeset_shift_jitter: Fraction = 0.06
@@ -110,7 +111,8 @@ def embedded_domains(cfg: DomainsConfig) -> Domains:
         "sklearn digits",
     )
     b = make_typeset(
-        cfg.typeset_per_class, cfg.image_size, cfg.seed, size_jitter=cfg.typeset_size_jitter,
+        cfg.typeset_per_class, cfg.image_size, cfg.seed, height=cfg.typeset_height,
+        size_jitter=cfg.typeset_size_jitter,
         shift_jitter=cfg.typeset_shift_jitter, max_rotation=cfg.typeset_max_rotation,
         channels=cfg.channels,
     )  # fmt: skip

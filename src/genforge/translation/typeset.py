@@ -81,6 +81,7 @@ def make_typeset(
     per_class: int,
     side: int,
     seed: int,
+    height: float = 0.75,
     size_jitter: float = 0.1,
     shift_jitter: float = 0.06,
     max_rotation: float = 12.0,
@@ -89,7 +90,7 @@ def make_typeset(
 ) -> ImageSet:
     """`per_class` typeset images of each digit 0-9, class-sorted, with seeded jitter.
 
-    Glyph height is uniform in 0.75 +- `size_jitter` of the side, the offset uniform in
+    Glyph height is uniform in `height` +- `size_jitter` of the side, the offset uniform in
     +- `shift_jitter` of the side per axis, the rotation uniform in +- `max_rotation`
     degrees, the font variant uniform over FONTS and the extra stroke uniform in
     0..`max_stroke` render pixels. Grey digits are repeated to 3 channels for RGB.
@@ -97,7 +98,7 @@ def make_typeset(
     rng = np.random.default_rng([seed, _STREAM])
     n = 10 * per_class
     fonts = rng.integers(0, len(FONTS), n)
-    heights = rng.uniform(0.75 - size_jitter, 0.75 + size_jitter, n)
+    heights = rng.uniform(height - size_jitter, height + size_jitter, n)
     shifts = rng.uniform(-shift_jitter, shift_jitter, (n, 2))
     angles = rng.uniform(-max_rotation, max_rotation, n)
     strokes = rng.integers(0, max_stroke + 1, n)
