@@ -90,11 +90,12 @@ class PatchDiscriminator(nn.Module):
     of the image or more, as in the paper, and at least 2x2 patches remain.
     """
 
-    def __init__(self, channels: int, side: int, base: int):
+    def __init__(self, channels: int, side: int, base: int, strided: int | None = None):
         super().__init__()
         if side < MIN_SIDE:
             raise ValueError(f"image side {side} is below the {MIN_SIDE} px CycleGan supports")
-        strided = 1 if side < 16 else 2 if side < 32 else 3
+        if strided is None:
+            strided = 1 if side < 16 else 2 if side < 32 else 3
         layers: list[nn.Module] = [
             nn.Conv2d(channels, base, 4, 2, 1), nn.LeakyReLU(0.2, True),
         ]  # fmt: skip
@@ -164,7 +165,7 @@ class CycleGan(nn.Module):
     Args:
         image_shape: (C, H, W), C 1 or 3, H == W.
         base_channels / res_blocks: generator width and depth.
-        d_channels: discriminator width.
+        d_channels: discriminator width; d_strided: its stride-2 layers (None: from the side).
         lambda_cycle / lambda_identity: weights of eq. 3; identity is lambda_identity x lambda_cycle.
     """
 
@@ -176,6 +177,7 @@ class CycleGan(nn.Module):
         d_channels: int = 32,
         lambda_cycle: float = 10.0,
         lambda_identity: float = 0.5,
+        d_strided: int | None = None,
     ):
         super().__init__()
         c, h, w = image_shape
@@ -186,12 +188,12 @@ class CycleGan(nn.Module):
         self.args = {
             "image_shape": [c, h, w], "base_channels": base_channels, "res_blocks": res_blocks,
             "d_channels": d_channels, "lambda_cycle": lambda_cycle,
-            "lambda_identity": lambda_identity,
+            "lambda_identity": lambda_identity, "d_strided": d_strided,
         }  # fmt: skip
         self.g = ResnetGenerator(c, h, base_channels, res_blocks)
         self.f = ResnetGenerator(c, h, base_channels, res_blocks)
-        self.d_b = PatchDiscriminator(c, h, d_channels)
-        self.d_a = PatchDiscriminator(c, h, d_channels)
+        self.d_b = PatchDiscriminator(c, h, d_channels, d_strided)
+        self.d_a = PatchDiscriminator(c, h, d_channels, d_strided)
 
     def configure_optimizers(self, lr: float, betas: tuple[float, float]) -> dict:
         """Adam on both generators together and on both discriminators together (sec. 4)."""
