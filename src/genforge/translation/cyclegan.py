@@ -59,17 +59,22 @@ class ResnetBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """c7s1-k, d2k, (d4k,) R x n, (u2k,) uk, c7s1-C (appendix 7.2), output tanh."""
 
-    def __init__(self, channels: int, side: int, base: int, res_blocks: int):
+    def __init__(
+        self, channels: int, side: int, base: int, res_blocks: int, down: int | None = None
+    ):
         super().__init__()
+        down = downsamplings(side) if down is None else down
+        if side % (2**down):
+            raise ValueError(f"image side {side} must be divisible by {2**down} (g_down={down})")
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3), nn.Conv2d(channels, base, 7), norm(base), nn.ReLU(True),
         ]  # fmt: skip
         c = base
-        for _ in range(downsamplings(side)):
+        for _ in range(down):
             layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), norm(2 * c), nn.ReLU(True)]
             c *= 2
         layers += [ResnetBlock(c) for _ in range(res_blocks)]
-        for _ in range(downsamplings(side)):
+        for _ in range(down):
             # fractionally-strided convolution, as in the paper (u_k)
             up = nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1)
             layers += [up, norm(c // 2), nn.ReLU(True)]
@@ -164,7 +169,8 @@ class CycleGan(nn.Module):
 
     Args:
         image_shape: (C, H, W), C 1 or 3, H == W.
-        base_channels / res_blocks: generator width and depth.
+        base_channels / res_blocks: generator width and depth; g_down: its stride-2
+            convolutions (None: `downsamplings(side)`).
         d_channels: discriminator width; d_strided: its stride-2 layers (None: from the side).
         lambda_cycle / lambda_identity: weights of eq. 3; identity is lambda_identity x lambda_cycle.
     """
@@ -178,6 +184,7 @@ class CycleGan(nn.Module):
         lambda_cycle: float = 10.0,
         lambda_identity: float = 0.5,
         d_strided: int | None = None,
+        g_down: int | None = None,
     ):
         super().__init__()
         c, h, w = image_shape
@@ -189,9 +196,10 @@ class CycleGan(nn.Module):
             "image_shape": [c, h, w], "base_channels": base_channels, "res_blocks": res_blocks,
             "d_channels": d_channels, "lambda_cycle": lambda_cycle,
             "lambda_identity": lambda_identity, "d_strided": d_strided,
+            "g_down": g_down,
         }  # fmt: skip
-        self.g = ResnetGenerator(c, h, base_channels, res_blocks)
-        self.f = ResnetGenerator(c, h, base_channels, res_blocks)
+        self.g = ResnetGenerator(c, h, base_channels, res_blocks, g_down)
+        self.f = ResnetGenerator(c, h, base_channels, res_blocks, g_down)
         self.d_b = PatchDiscriminator(c, h, d_channels, d_strided)
         self.d_a = PatchDiscriminator(c, h, d_channels, d_strided)
 

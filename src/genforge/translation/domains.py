@@ -48,6 +48,9 @@ class DomainsConfig(Section):
     seed: NonNegInt = 0
     typeset_per_class: PosInt = 180  # about as many as the handwritten digits (1,797)
     typeset_height: Annotated[float, Field(gt=0.2, le=1.0)] = 0.75  # glyph height / side
+    # render the typeset digits at this side, then resize to image_size as the 8 px
+    # handwritten digits are (null: render at image_size)
+    typeset_render_size: Annotated[int, Field(ge=8, le=256)] | None = None
     typeset_max_rotation: Annotated[float, Field(ge=0, le=45)] = 12.0
     typeset_size_jitter: Annotated[float, Field(ge=0, le=0.2)] = 0.1
     typeset_shift_jitter: Fraction = 0.06
@@ -111,11 +114,12 @@ def embedded_domains(cfg: DomainsConfig) -> Domains:
         "sklearn digits",
     )
     b = make_typeset(
-        cfg.typeset_per_class, cfg.image_size, cfg.seed, height=cfg.typeset_height,
+        cfg.typeset_per_class, cfg.typeset_render_size or cfg.image_size, cfg.seed, height=cfg.typeset_height,
         size_jitter=cfg.typeset_size_jitter,
         shift_jitter=cfg.typeset_shift_jitter, max_rotation=cfg.typeset_max_rotation,
         channels=cfg.channels,
     )  # fmt: skip
+    b = b._replace(x=fit_array(b.x, cfg.image_size, cfg.channels))  # itself when rendered there
     parts = []
     for name, s in (("handwritten digits", a), ("typeset digits", b)):
         train, test = stratified_split(s.y, s.class_names, cfg.test_fraction, cfg.seed, name)
