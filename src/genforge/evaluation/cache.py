@@ -16,12 +16,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from genforge.data.atomic import atomic_file, write_json_atomic
 from genforge.evaluation.extractor import Extractor
 
 # Bump only when a cached value's meaning changes outside the modules in CODE (those
@@ -91,15 +91,8 @@ def read_json(cache_dir: Path, name: str) -> Any | None:
 
 def write_json(cache_dir: Path, name: str, value: Any) -> Path:
     """Store `value` atomically (temporary file, then rename); return its path."""
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{name}.json"
-    tmp = cache_dir / f".{name}.tmp-{os.getpid()}"
-    try:
-        tmp.write_text(json.dumps(value, indent=2) + "\n")  # keeps the metric order
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    path = Path(cache_dir) / f"{name}.json"
+    write_json_atomic(path, value)  # keeps the metric order
     return path
 
 
@@ -113,13 +106,7 @@ def read_array(cache_dir: Path, name: str) -> np.ndarray | None:
 
 def write_array(cache_dir: Path, name: str, value: np.ndarray) -> Path:
     """Store `value` atomically as ``<name>.npy``; return its path."""
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{name}.npy"
-    tmp = cache_dir / f".{name}.tmp-{os.getpid()}.npy"
-    try:
+    path = Path(cache_dir) / f"{name}.npy"
+    with atomic_file(path) as tmp:  # keeps the .npy suffix: np.save adds none
         np.save(tmp, value, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

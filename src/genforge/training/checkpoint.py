@@ -7,13 +7,13 @@ a temporary file and renamed into place (atomic on POSIX), and read back with
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from genforge.data.atomic import atomic_file
 from genforge.errors import GenforgeError
 
 FORMAT_VERSION = 1
@@ -26,14 +26,8 @@ class CheckpointError(GenforgeError):
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write `state` atomically: a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_file(path) as tmp:
         torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

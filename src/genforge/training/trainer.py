@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -25,6 +24,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from genforge.config import TrainConfig
+from genforge.data.atomic import write_text_atomic
 from genforge.errors import GenforgeError
 from genforge.grids import grid_samples
 from genforge.layout import CHECKPOINT, STEP_LOG
@@ -265,9 +265,7 @@ class Trainer:
             return
         lines = log.read_text(errors="replace").splitlines()
         kept = [ln for ln in lines if (s := _log_step(ln)) is not None and s <= step]
-        tmp = log.with_name(f".{log.name}.tmp-{os.getpid()}")
-        tmp.write_text("".join(ln + "\n" for ln in kept))
-        os.replace(tmp, log)
+        write_text_atomic(log, "".join(ln + "\n" for ln in kept))
 
     # ------------------------------------------------------------------- loop
     def fit(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
