@@ -61,3 +61,10 @@ def test_lsgan_targets():
     s = torch.tensor([1.0, 0.0])
     assert lsgan_loss(s, 1.0).item() == pytest.approx(0.5)
     assert lsgan_loss(torch.ones(3), 1.0).item() == 0.0
+
+
+def test_skip_generators_start_at_the_identity():
+    m = CycleGan((1, 16, 16), base_channels=4, res_blocks=1, d_channels=4, g_skip=True)
+    x = torch.rand(3, 1, 16, 16) * 2 - 1
+    assert torch.allclose(m.g(x), 0.99 * x, atol=1e-5)
+    assert torch.allclose(m.f(x), 0.99 * x, atol=1e-5)

@@ -60,9 +60,16 @@ class ResnetGenerator(nn.Module):
     """c7s1-k, d2k, (d4k,) R x n, (u2k,) uk, c7s1-C (appendix 7.2), output tanh."""
 
     def __init__(
-        self, channels: int, side: int, base: int, res_blocks: int, down: int | None = None
+        self,
+        channels: int,
+        side: int,
+        base: int,
+        res_blocks: int,
+        down: int | None = None,
+        skip: bool = False,
     ):
         super().__init__()
+        self.skip = skip
         down = downsamplings(side) if down is None else down
         if side % (2**down):
             raise ValueError(f"image side {side} must be divisible by {2**down} (g_down={down})")
@@ -79,11 +86,21 @@ class ResnetGenerator(nn.Module):
             up = nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1)
             layers += [up, norm(c // 2), nn.ReLU(True)]
             c //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, channels, 7), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, channels, 7)]
+        if skip:  # start as (almost) the identity: the last layer adds nothing yet
+            nn.init.zeros_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)  # (B, C, H, W) in [-1, 1]
+        h = self.net(x)
+        if self.skip:
+            # a global skip in tanh's pre-activation: G(x) = tanh(atanh(0.99 x) + h(x)), so
+            # training starts from G(x) ~ x and moves each image only as far as the
+            # losses ask (content kept; cf. SimGAN's self-regularised refiner,
+            # Shrivastava et al. 2017 sec. 2.1). Not in the CycleGAN paper.
+            h = h + torch.atanh(0.99 * x)
+        return torch.tanh(h)  # (B, C, H, W) in [-1, 1]
 
 
 class PatchDiscriminator(nn.Module):
@@ -185,6 +202,7 @@ class CycleGan(nn.Module):
         lambda_identity: float = 0.5,
         d_strided: int | None = None,
         g_down: int | None = None,
+        g_skip: bool = False,
     ):
         super().__init__()
         c, h, w = image_shape
@@ -196,10 +214,10 @@ class CycleGan(nn.Module):
             "image_shape": [c, h, w], "base_channels": base_channels, "res_blocks": res_blocks,
             "d_channels": d_channels, "lambda_cycle": lambda_cycle,
             "lambda_identity": lambda_identity, "d_strided": d_strided,
-            "g_down": g_down,
+            "g_down": g_down, "g_skip": g_skip,
         }  # fmt: skip
-        self.g = ResnetGenerator(c, h, base_channels, res_blocks, g_down)
-        self.f = ResnetGenerator(c, h, base_channels, res_blocks, g_down)
+        self.g = ResnetGenerator(c, h, base_channels, res_blocks, g_down, g_skip)
+        self.f = ResnetGenerator(c, h, base_channels, res_blocks, g_down, g_skip)
         self.d_b = PatchDiscriminator(c, h, d_channels, d_strided)
         self.d_a = PatchDiscriminator(c, h, d_channels, d_strided)
 

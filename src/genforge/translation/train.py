@@ -43,6 +43,7 @@ class CycleGanConfig(Section):
     base_channels: PosInt = 32  # generator width (the paper's k = 64 at 256 px)
     res_blocks: PosInt = 3  # the paper's 6 (128 px) / 9 (256 px)
     g_down: NonNegInt | None = None  # G's stride-2 convolutions; None: 16 px 1, 32+ px 2
+    g_skip: bool = False  # G(x) = tanh(atanh(0.99 x) + net(x)), starting at the identity
     d_channels: PosInt = 32  # discriminator width (the paper's 64)
     d_strided: NonNegInt | None = None  # D's stride-2 layers; None: 8 px 1, 16 px 2, 32+ px 3
     lambda_cycle: Annotated[float, Field(ge=0)] = 10.0
@@ -61,7 +62,7 @@ class CycleGanCheckpointError(GenforgeError):
 def build_model(cfg: CycleGanConfig, image_shape: tuple[int, int, int]) -> CycleGan:
     return CycleGan(
         image_shape, cfg.base_channels, cfg.res_blocks, cfg.d_channels,
-        cfg.lambda_cycle, cfg.lambda_identity, cfg.d_strided, cfg.g_down,
+        cfg.lambda_cycle, cfg.lambda_identity, cfg.d_strided, cfg.g_down, cfg.g_skip,
     )  # fmt: skip
 
 
