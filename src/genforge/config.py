@@ -281,13 +281,17 @@ class ReportConfig(Section):
         default=[10, 25, 50, 100, "ancestral"], min_length=1
     )  # DDIM step counts, "ancestral" = every timestep, eta = 1
     sweep_samples: Annotated[int, Field(ge=10)] = 100  # samples per sweep setting
+    # table 5c: the truncation trade-off of a family that offers it (stylegan)
+    truncation_psi: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default=[1.0, 0.8, 0.6, 0.4], min_length=1
+    )
     ood_source: Literal["digits", "shapes"] | None = None  # anomaly OOD data; null = the other
     anomaly_images: Annotated[int, Field(ge=4)] = 300  # in- and out-of-distribution each
     speed_images: PosInt = 32  # images timed per family and device (table 5)
 
     @model_validator(mode="after")
     def _unique(self) -> ReportConfig:
-        for key in ("datasets", "diffusion_sweep"):
+        for key in ("datasets", "diffusion_sweep", "truncation_psi"):
             values = getattr(self, key)
             if len(set(values)) != len(values):
                 raise ValueError(f"report.{key} has duplicates: {values}")

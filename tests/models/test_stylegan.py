@@ -150,3 +150,28 @@ def test_w_average_tracks_the_mapping_per_class():
     expected = (1 - model.cfg.w_avg_beta**4) * w.mean(0)
     cos = torch.nn.functional.cosine_similarity(model.w_avg[0], expected, dim=0)
     assert cos > 0.95
+
+
+def test_truncation_and_style_mixing_are_capabilities(trained):
+    """The report and the page ask `offers(...)`, not the family name."""
+    assert sg.Stylegan.offers("truncation") and sg.Stylegan.offers("style_mix")
+    assert trained.truncation(0.6) == {"psi": 0.6}
+    with pytest.raises(ValueError, match="psi"):
+        trained.truncation(float("nan"))
+    from genforge.models.gan import Gan
+
+    assert not Gan.offers("truncation") and not Gan.offers("style_mix")
+
+
+def test_style_mixing_grid_has_a_header_row_and_column(trained):
+    import io
+
+    from PIL import Image
+
+    from genforge.report.analyses import MIX_SOURCES, style_mixing
+
+    png = style_mixing(trained, seed=0)
+    image = Image.open(io.BytesIO(png))
+    cells = MIX_SOURCES + 1
+    assert image.width == image.height and image.width >= cells * SHAPE[1] * 3
+    assert style_mixing(trained, seed=0) == png  # seeded

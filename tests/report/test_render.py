@@ -24,6 +24,7 @@ FIGURES = (
         "inpainting",
         "anomaly",
         "sweep",
+        "style_mixing",
     ]
     + [f"fooled-{f}" for f in FAMILIES]
 )
@@ -73,7 +74,11 @@ def test_tables_show_the_measured_numbers(tree):
     assert ddim2[:2] == ["ddim", 2] and ddim2[2] > 0 and ddim2[7] == 10
     assert ancestral[:2] == ["ancestral", 20] and ancestral[2] > 0
     assert ddim50[1] == {"not_available": "DDIM 50 steps > the model's 20 timesteps"}
-    assert {"sweep", "inpainting", "anomaly", "speed-pixelcnn"} <= set(
+    # table 5c: stylegan's truncation trade-off, each psi scored by the real scorer
+    psis = [row[0] for row in tables["5c"]["rows"]]
+    assert psis == [1.0, 0.8, 0.6, 0.4]
+    assert all(row[1] > 0 and 0 <= row[2] <= 1 and row[6] == 10 for row in tables["5c"]["rows"])
+    assert {"sweep", "truncation", "style-mixing", "inpainting", "anomaly"} <= set(
         summary["analyses"]["seconds"]
     )
     inpaint = summary["analyses"]["inpainting"]
@@ -113,7 +118,7 @@ def test_cli_writes_the_report(tree, monkeypatch, capsys):
     (tree / "params.yaml").write_text(json.dumps(report_params().model_dump(mode="json")))
     assert main(["report"]) == 0
     out = capsys.readouterr().out
-    assert "wrote reports/index.html and reports/report.md: 12 tables" in out  # 1-10, 3b, 5b
+    assert "wrote reports/index.html and reports/report.md: 13 tables" in out  # 1-10, 3b, 5b, 5c
     assert (tree / "reports" / "report.json").is_file()
 
 
@@ -123,3 +128,6 @@ def test_a_report_without_diffusion_says_why_its_analyses_are_missing(tree):
     summary = build_report(params, tree)
     for name in ("inpainting", "sweep"):
         assert "diffusion is not in models.families" in summary["figures"][name]
+    assert "stylegan is not in models.families" in summary["figures"]["style_mixing"]
+    tables = {t["number"]: t for t in summary["tables"]}
+    assert "stylegan is not in models.families" in tables["5c"]["unavailable"]

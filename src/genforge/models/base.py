@@ -145,7 +145,8 @@ class GenerativeModel(nn.Module, ABC):
     # `offers(...)` instead of checking family names.
     @classmethod
     def offers(cls, capability: str) -> bool:
-        """Whether this family implements `capability` ("decode_latent", "encode", "denoiser")."""
+        """Whether this family implements `capability` ("decode_latent", "encode",
+        "denoiser", "truncation", "style_mix")."""
         return getattr(cls, capability) is not getattr(GenerativeModel, capability)
 
     @property
@@ -164,6 +165,23 @@ class GenerativeModel(nn.Module, ABC):
     def denoiser(self, labels: Tensor | None) -> Denoiser:
         """The noise predictor and process behind `sample`, for inpainting (RePaint)."""
         raise NotImplementedError(f"{self.family} has no denoiser")
+
+    def truncation(self, psi: float) -> dict[str, Any]:
+        """The keyword arguments of `sample` that pull the latent towards its average by
+        `psi` (1 = none): the truncation trick (Karras et al. 2019, arXiv 1812.04948),
+        which the report's fidelity/diversity trade-off and the page's psi use."""
+        raise NotImplementedError(f"{self.family} has no truncation")
+
+    @property
+    def num_ws(self) -> int | None:
+        """How many per-layer styles `style_mix` can take from two latents."""
+        return None
+
+    def style_mix(
+        self, z_coarse: Tensor, z_fine: Tensor, crossover: int, labels: Tensor | None = None
+    ) -> Tensor:
+        """uint8 images whose styles [0, crossover) come from z_coarse, the rest from z_fine."""
+        raise NotImplementedError(f"{self.family} has no per-layer styles")
 
     # ---------------------------------------------------------------- helpers
     def default_labels(self, n: int, labels: Tensor | None) -> Tensor | None:

@@ -20,6 +20,7 @@ from genforge.models.common import sampling
 
 INTERP_STEPS = 8
 INTERP_ROWS = 6
+MIX_SOURCES = 5  # style-mixing grid: k coarse x k fine sources
 INPAINT_IMAGES = 8
 INPAINT_DRAWS = 2
 RESAMPLE = 3  # RePaint's jumps per step: re-noise and denoise again to harmonise the seam
@@ -84,6 +85,28 @@ def interpolate(model, x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) ->
             rows.append(torch.cat([x[:1], model.decode_latent(zs, ys), x[1:]]))
     ncol = rows[0].shape[0]
     return png_bytes(grid_image(signed_to_uint8(torch.cat(rows)), nrow=ncol, scale=3))
+
+
+def style_mixing(model, seed: int = 0, k: int = MIX_SOURCES) -> bytes:
+    """A style-mixing grid (Karras et al. 2019, arXiv 1812.04948 sec. 3.1, Fig. 3): the top
+    row holds k samples (the fine-style sources), the left column k more (the coarse-style
+    sources), and each cell the coarse styles (the first half of the per-layer styles,
+    lowest resolutions) of its row with the fine styles of its column. Conditional models
+    draw every cell with its row's class."""
+    if not model.offers("style_mix"):
+        raise ValueError(f"{model.family} has no per-layer styles to mix")
+    gen = torch.Generator().manual_seed(seed)
+    z_coarse, z_fine = (model.randn(k, model.latent_dim, generator=gen) for _ in range(2))
+    crossover = model.num_ws // 2
+    rows_y = torch.arange(k) % model.num_classes if model.cfg.conditional else None
+    fine = model.style_mix(z_fine, z_fine, model.num_ws, rows_y)  # the column sources as drawn
+    coarse = model.style_mix(z_coarse, z_coarse, model.num_ws, rows_y)
+    cells = [torch.zeros_like(fine[:1]), fine]
+    for i in range(k):
+        y = None if rows_y is None else rows_y[i].repeat(k)
+        mixed = model.style_mix(z_coarse[i : i + 1].repeat(k, 1), z_fine, crossover, y)
+        cells += [coarse[i : i + 1], mixed]
+    return png_bytes(grid_image(torch.cat(cells), nrow=k + 1, scale=3))
 
 
 def masks(n: int, shape: tuple[int, int, int]) -> Tensor:

@@ -27,7 +27,7 @@ from genforge.report import (
 from genforge.report.figures import Figure
 from genforge.report.load import NA, ReportInputs, available, load_inputs
 from genforge.report.render import render_html, render_markdown
-from genforge.report.speed import diffusion_sweep, measure_speed
+from genforge.report.speed import diffusion_sweep, measure_speed, truncation_sweep
 
 
 def offering(capability: str) -> list[str]:
@@ -79,11 +79,14 @@ def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
     (report.sweep_samples, report.speed_images, report.anomaly_images).
     """
     interpolated, denoising = offering("decode_latent"), offering("denoiser")
+    truncating = offering("truncation")
     # loaded even when not configured: NA says why
-    models = {f: _model(inputs, f) for f in {*inputs.families, *interpolated, *denoising}}
-    # the sweep and inpainting figures are one each: the first configured denoising
-    # family, else the first registered one (whose NA names why it is missing)
+    wanted = {*inputs.families, *interpolated, *denoising, *truncating}
+    models = {f: _model(inputs, f) for f in wanted}
+    # the sweeps and inpainting are one each: the first configured family offering it,
+    # else the first registered one (whose NA names why it is missing)
     denoiser = next((f for f in denoising if f in inputs.families), denoising[0])
+    truncated = next((f for f in truncating if f in inputs.families), truncating[0])
     test = _test_split(inputs.layout)
     rep = params.report
     seconds: dict[str, float] = {}
@@ -105,6 +108,11 @@ def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
         }
     }
     out["sweep"] = timed("sweep", models[denoiser], diffusion_sweep, params, inputs.layout)
+    out["truncation_family"] = truncated
+    out["truncation"] = timed(
+        "truncation", models[truncated], truncation_sweep, params, inputs.layout
+    )
+    out["style_mixing"] = timed("style-mixing", models[truncated], _guard(analyses.style_mixing))
     out["interpolations"] = {
         f: timed(f"interpolation-{f}", models[f], _guard(analyses.interpolate), *test)
         for f in interpolated
@@ -196,6 +204,19 @@ def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
                     "Diffusion FID against sampler steps",
                     "DDIM at each step count, and the full ancestral sampler.",
                     figures.sweep_curve(sweep),
+                )
+            ],
+        ),
+        (
+            tables_speed_studies.table_truncation(res["truncation_family"], res["truncation"]),
+            [
+                Figure(
+                    "style_mixing",
+                    f"Style mixing: {res['truncation_family']}",
+                    "Top row: the fine-style sources; left column: the coarse-style sources; "
+                    "each cell: its row's coarse styles (low resolutions: pose, shape) with its "
+                    "column's fine styles (high resolutions: stroke, texture).",
+                    res["style_mixing"],
                 )
             ],
         ),

@@ -74,15 +74,36 @@ def diffusion_sweep(model, params: Params, layout: Layout, scorer=None) -> list[
     Returns one row per setting: label, sampler, steps, FID, KID, precision, recall,
     images/s (sampling inside the scorer) or the reason it could not run.
     """
+    settings = {
+        "ancestral" if s == "ancestral" else f"DDIM {s}": sweep_setting(
+            s, model.diffusion.timesteps
+        )
+        for s in params.report.diffusion_sweep
+    }
+    return score_settings(model, params, layout, settings, scorer)
+
+
+def truncation_sweep(model, params: Params, layout: Layout, scorer=None) -> list[dict] | NA:
+    """Score a model that offers truncation once per `report.truncation_psi` (table 5c):
+    fidelity should rise and diversity fall as psi goes down (1812.04948 sec. 4)."""
+    settings = {f"psi {psi:g}": model.truncation(psi) for psi in params.report.truncation_psi}
+    return score_settings(model, params, layout, settings, scorer)
+
+
+def score_settings(
+    model, params: Params, layout: Layout, settings: dict[str, dict | NA], scorer=None
+) -> list[dict] | NA:
+    """One row per sampling setting (label -> `sample` keyword arguments, or the NA why it
+    cannot run): the setting, its arguments, FID, KID, precision, recall, coverage,
+    images/s and seconds, each from `report.sweep_samples` samples through the Judge."""
     scorer = scorer or score_fn()
     if isinstance(scorer, NA):
         return scorer
     if not layout.featurizer.exists():
         return NA(f"no featurizer at {layout.featurizer} (run the featurizer stage)")
     rows = []
-    for setting in params.report.diffusion_sweep:
-        label = "ancestral" if setting == "ancestral" else f"DDIM {setting}"
-        kwargs = sweep_setting(setting, model.diffusion.timesteps)
+    keys = ("fid", "kid", "precision", "recall", "coverage", "samples_per_s")
+    for label, kwargs in settings.items():
         if isinstance(kwargs, NA):
             rows.append({"setting": label, "error": kwargs})
             continue
@@ -102,9 +123,7 @@ def diffusion_sweep(model, params: Params, layout: Layout, scorer=None) -> list[
                 "setting": label,
                 **kwargs,
                 "seconds": time.perf_counter() - start,
-                **{
-                    k: scores.get(k) for k in ("fid", "kid", "precision", "recall", "samples_per_s")
-                },
+                **{k: scores.get(k) for k in keys},
                 "n_samples": params.report.sweep_samples,
             }
         )

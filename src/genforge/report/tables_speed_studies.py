@@ -85,6 +85,30 @@ def table_sweep(sweep: list[dict] | NA) -> Table:
     )
 
 
+def table_truncation(family: str | None, sweep: list[dict] | NA) -> Table:
+    """Table 5c: the truncation trade-off (fidelity against diversity) of a style-based
+    generator, and its style-mixing grid."""
+    cols = ["psi", "FID", "precision", "recall", "coverage", "images/s", "n"]
+    caption = (
+        f"The truncation trick on {family or 'a family that offers it'}: each latent w is "
+        "pulled towards the average w by psi (w' = w_avg + psi (w - w_avg), Karras et al. "
+        "2019, arXiv 1812.04948). Lower psi should raise precision (fidelity) and lower "
+        "recall and coverage (diversity)."
+    )
+    title = "Truncation: fidelity against diversity"
+    if isinstance(sweep, NA):
+        return Table("5c", title, caption, cols, unavailable=sweep.reason)
+    rows = []
+    for r in sweep:
+        if "error" in r:
+            rows.append([r["setting"], *[r["error"]] * 6])
+            continue
+        get = lambda k, r=r: r[k] if r.get(k) is not None else NA(f"the scorer returned no {k!r}")  # noqa: E731
+        keys = ("fid", "precision", "recall", "coverage", "samples_per_s")
+        rows.append([r["psi"], *[get(k) for k in keys], r["n_samples"]])
+    return Table("5c", title, caption, cols, rows, figures=["style_mixing"])
+
+
 def _study(inputs: ReportInputs, key: str, how: str) -> dict | NA:
     if not available(inputs.studies):
         return NA(f"{inputs.studies.reason}; {how}")

@@ -10,7 +10,7 @@ the tracked average w live here, in the family, because they are about how w is 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -125,6 +125,9 @@ class Stylegan(GenerativeModel):
         if noise == "random":
             return self.synthesis.random_noise(n, generator)
         raise ValueError(f"stylegan noise must be 'random' or 'const', got {noise!r}")
+
+    def truncation(self, psi: float) -> dict[str, Any]:
+        return {"psi": self._check_psi(psi)}
 
     def _check_psi(self, psi: float) -> float:
         if not isinstance(psi, int | float) or not math.isfinite(psi):
