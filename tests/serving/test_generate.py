@@ -69,3 +69,19 @@ def test_diffusion_sampler_steps_and_inpainting_keep_the_known_pixels():
     assert out.shape == (4, *SHAPE) and torch.equal(out[0], source)
     known = slice(None), slice(0, 2), slice(None)  # the rows above the centre square
     assert torch.equal(out[2][known], source[known]) and torch.equal(out[3][known], source[known])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_psi_is_the_models_own_truncation(family):
+    """The page's psi goes through `model.truncation` (stylegan's w-space trick)."""
+    model = tiny_model(family)
+    caps = generate.capabilities(model)
+    assert caps["psi"] == (family == "stylegan")
+    if not caps["psi"]:
+        return
+    images = generate.grid(model, 4, seed=5, label=1, psi=0.5)
+    sampled = model.sample(
+        4, labels=torch.full((4,), 1), generator=torch.Generator().manual_seed(5), psi=0.5
+    )
+    assert torch.equal(images, sampled)
+    assert not torch.equal(images, generate.grid(model, 4, seed=5, label=1))

@@ -31,7 +31,7 @@ from genforge.serving.follower import Follower
 from genforge.serving.loader import LoadError, Served
 
 STATIC = Path(__file__).with_name("static")
-GRID = ("n", "seed", "label", "version", "truncation", "steps")
+GRID = ("n", "seed", "label", "version", "truncation", "steps", "psi")
 INTERP = ("seed_a", "seed_b", "label", "version", "points", "t")
 INPAINT = ("index", "seed", "version", "draws")
 
@@ -87,7 +87,10 @@ class Api:
             raise HttpError(400, f"{served.family} v{served.version} has no latent to truncate")
         if "steps" in values and values["steps"] is not None and not caps["steps"]:
             raise HttpError(400, f"{served.family} v{served.version} has no sampler steps")
-        images = generate.grid(model, n, seed, label, truncation, steps)
+        psi = f.number("psi", 0.0, 1.0)
+        if psi is not None and not caps["psi"]:
+            raise HttpError(400, f"{served.family} v{served.version} has no truncation psi")
+        images = generate.grid(model, n, seed, label, truncation, steps, psi)
         labels = generate.labels_for(model, n, label)
         return served, images, [] if labels is None else labels.tolist()
 

@@ -43,6 +43,7 @@ def capabilities(model) -> dict[str, Any]:
         "image_shape": list(model.image_shape),
         "latent": latent_decoder(model) is not None,
         "truncation": latent_decoder(model) is not None,
+        "psi": model.offers("truncation"),  # w-space truncation (stylegan), psi in [0, 1]
         "steps": None,
         "inpaint": can_inpaint(model),
     }
@@ -79,6 +80,7 @@ def grid(
     label: int | None,
     truncation: float | None = None,
     steps: int | None = None,
+    psi: float | None = None,
 ) -> Tensor:
     """n images of `label` (None: classes in turn) from `seed`; truncation < 3 and steps
     only where the model has them. Without either, exactly `model.sample`'s draws."""
@@ -91,6 +93,8 @@ def grid(
             y = None if labels is None else labels.to(model.device)
             return signed_to_uint8(decode(z, y))
         kwargs = {"steps": steps} if steps is not None else {}
+        if psi is not None:  # the model's own truncation (model.truncation), e.g. of w
+            kwargs.update(model.truncation(psi))
         return model.sample(n, labels=labels, generator=gen, **kwargs)
 
 

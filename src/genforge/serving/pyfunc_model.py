@@ -38,7 +38,7 @@ RUNTIME_DISTRIBUTIONS = (
     "pyyaml",
     "safetensors",
 )
-FIELDS = ("n", "seed", "label")
+FIELDS = ("n", "seed", "label", "psi")  # psi: only for a model that offers truncation
 CODE_FILE = Path(__file__).with_name("pyfunc_code.py")  # models-from-code: no pickle
 
 
@@ -47,6 +47,7 @@ class SampleRequest:
     n: int
     seed: int
     label: int | None
+    psi: float | None = None  # truncation (stylegan): 1 = none, 0 = the average w
 
 
 def _records(payload: Any) -> list[dict[str, Any]]:
@@ -75,7 +76,7 @@ def _integer(value: Any, field: str, row: int) -> int | None:
 
 
 def parse_requests(
-    payload: Any, max_n: int, num_classes: int, conditional: bool
+    payload: Any, max_n: int, num_classes: int, conditional: bool, truncates: bool = False
 ) -> list[SampleRequest]:
     """Validate a payload into sample requests; ValueError names the culprit."""
     rows = _records(payload)
@@ -100,7 +101,7 @@ def parse_requests(
             raise ValueError(
                 f"row {i}: unknown label {label}; this model knows 0..{num_classes - 1}"
             )
-        out.append(SampleRequest(n, seed, label))
+        out.append(SampleRequest(n, seed, label, _psi(row.get("psi"), i, truncates)))
     total = sum(r.n for r in out)
     if total > max_n:
         raise ValueError(
@@ -108,6 +109,17 @@ def parse_requests(
             "(tracking.serve_max_n when the model was logged)"
         )
     return out
+
+
+def _psi(value: Any, row: int, truncates: bool) -> float | None:
+    """The truncation psi of one row: a number in [0, 1], only for a model that has it."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if not truncates:
+        raise ValueError(f"row {row}: this model has no truncation; psi must be null")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise ValueError(f"row {row}: psi must be a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def png_base64(image: torch.Tensor) -> str:
@@ -150,7 +162,11 @@ class ImageSampler(mlflow.pyfunc.PythonModel):
         model = self.model
         try:
             requests = parse_requests(
-                model_input, self.max_n, model.num_classes, model.cfg.conditional
+                model_input,
+                self.max_n,
+                model.num_classes,
+                model.cfg.conditional,
+                model.offers("truncation"),
             )
         except ValueError as exc:
             raise MlflowException.invalid_parameter_value(str(exc)) from None
@@ -164,8 +180,9 @@ class ImageSampler(mlflow.pyfunc.PythonModel):
                     if req.label is not None
                     else torch.arange(req.n) % model.num_classes
                 )
+            kwargs = {} if req.psi is None else model.truncation(req.psi)
             with torch.no_grad():
-                images = model.sample(req.n, labels=labels, generator=gen).cpu()  # (n, C, H, W)
+                images = model.sample(req.n, labels=labels, generator=gen, **kwargs).cpu()
             for j, image in enumerate(images):
                 rows.append(
                     {
@@ -201,6 +218,7 @@ def input_schema():
             ColSpec(AnyType(), "n"),
             ColSpec(AnyType(), "seed", required=False),
             ColSpec(AnyType(), "label", required=False),
+            ColSpec(AnyType(), "psi", required=False),
         ]
     )
 

@@ -42,6 +42,7 @@ function gridRequest() {
   const req = {n: Number($("count").value), seed: Number($("seed").value), version: version()};
   if (info.capabilities.conditional && $("label").value !== "") req.label = Number($("label").value);
   if (info.capabilities.truncation && Number($("truncation").value) < 3) req.truncation = Number($("truncation").value);
+  if (info.capabilities.psi && Number($("psi").value) < 1) req.psi = Number($("psi").value);
   if (info.capabilities.steps && $("steps").value) req.steps = Number($("steps").value);
   return req;
 }
@@ -98,6 +99,7 @@ function describe() {
   $("label").replaceChildren(...labels.map(([value, text]) => new Option(text, value)));
   $("count").max = info.max_images;
   $("truncation-box").hidden = !caps.truncation;
+  $("psi-box").hidden = !caps.psi;
   $("steps-box").hidden = !caps.steps;
   if (caps.steps) { $("steps").max = caps.steps.max; $("steps").placeholder = caps.steps.default; }
   $("interp-box").hidden = !caps.latent;
@@ -131,5 +133,9 @@ $("inpaint-button").addEventListener("click", inpaint);
 $("truncation").addEventListener("input", () => {
   const v = Number($("truncation").value);
   $("truncation-value").textContent = v < 3 ? v.toFixed(1) : "off";
+});
+$("psi").addEventListener("input", () => {
+  const v = Number($("psi").value);
+  $("psi-value").textContent = v < 1 ? v.toFixed(1) : "1.0 (off)";
 });
 start();

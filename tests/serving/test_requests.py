@@ -58,3 +58,16 @@ def test_the_served_models_requirements_pin_this_environment():
     pins = pip_requirements()
     for dist in ("torch", "torchvision", "mlflow", "pydantic", "pillow", "numpy", "pyyaml"):
         assert f"{dist}=={version(dist)}" in pins
+
+
+def test_psi_is_taken_only_by_a_model_with_truncation():
+    rows = [{"n": 2, "psi": 0.5}, {"n": 1, "psi": None}]
+    assert parse_requests(rows, 16, 4, True, truncates=True) == [
+        SampleRequest(2, 0, None, 0.5),
+        SampleRequest(1, 0, None, None),
+    ]
+    with pytest.raises(ValueError, match="row 0: this model has no truncation; psi must be null"):
+        parse({"n": 2, "psi": 0.5})
+    for bad in (1.5, -0.1, "0.5", True):
+        with pytest.raises(ValueError, match=r"row 0: psi must be a number in \[0, 1\]"):
+            parse_requests({"n": 2, "psi": bad}, 16, 4, True, truncates=True)
