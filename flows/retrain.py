@@ -75,7 +75,7 @@ _SLOTS: dict[str, threading.Semaphore] = {}
 
 @task
 def train_and_evaluate(
-    repo: str, family: str, stages: list[str], threads: int, slots: str
+    repo: str, family: str, stages: list[str], threads: int, slots: str, line: int = 0
 ) -> list[str]:
     """Run a family's stale stages (train, then evaluate) as dvc.yaml declares them.
 
@@ -84,7 +84,7 @@ def train_and_evaluate(
     """
     with _SLOTS[slots]:
         for stage in stages:
-            dvc_repo.run_stage(stage, Path(repo), threads=threads)
+            dvc_repo.run_stage(stage, Path(repo), threads=threads, slot=line)
     return stages
 
 
@@ -282,9 +282,9 @@ def train_stale(
         (
             train_on_pool.submit(train_deployment, repo, f, s, start_timeout)
             if train_deployment
-            else train_and_evaluate.submit(repo, f, s, threads, slots)
+            else train_and_evaluate.submit(repo, f, s, threads, slots, line)
         )
-        for f, s in todo.items()
+        for line, (f, s) in enumerate(todo.items())
     ]
     try:
         done = [stage for fut in futures for stage in fut.result()]

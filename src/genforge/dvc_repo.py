@@ -122,11 +122,17 @@ def stage_argv(stage: str, cwd: Path | None = None) -> list[str]:
     return [arg.replace("${item}", item) for arg in shlex.split(cmd)]
 
 
-def run_stage(stage: str, cwd: Path | None = None, threads: int | None = None) -> None:
-    """Run one stage's declared command (not through DVC); GenforgeError when it fails."""
+def run_stage(
+    stage: str, cwd: Path | None = None, threads: int | None = None, slot: int | None = None
+) -> None:
+    """Run one stage's declared command (not through DVC); GenforgeError when it fails.
+    `slot`: the terminal line its progress bar takes (families training at once)."""
     argv = stage_argv(stage, cwd)
+    env = tool_env(threads)
+    if slot is not None:
+        env["GENFORGE_PROGRESS_SLOT"] = str(slot)  # training/progress.py
     try:
-        result = subprocess.run(argv, cwd=cwd, env=tool_env(threads))
+        result = subprocess.run(argv, cwd=cwd, env=env)
     except FileNotFoundError:
         raise GenforgeError(f"stage {stage}: {argv[0]!r} is not on PATH") from None
     if result.returncode != 0:

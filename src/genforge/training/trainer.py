@@ -21,7 +21,6 @@ from typing import Any, Protocol
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR
 from torch.optim.swa_utils import AveragedModel
-from tqdm import tqdm
 
 from genforge.config import TrainConfig
 from genforge.data.atomic import write_text_atomic
@@ -37,6 +36,7 @@ from genforge.training.distributed import (
     sync_buffers,
     sync_module,
 )
+from genforge.training.progress import Progress
 
 
 class TrainingDiverged(GenforgeError):
@@ -281,14 +281,7 @@ class Trainer:
             else nullcontext()
         )
         data = batches(xs, ys, self.batch_size, self.cfg.seed, self.state.step, self.dist)
-        bar = tqdm(
-            total=self.steps,
-            initial=self.state.step,
-            desc=family,
-            disable=not self.progress,
-            mininterval=1.0,
-            dynamic_ncols=True,
-        )
+        bar = Progress(family, self.steps, self.state.step, enabled=self.progress)
         log = (self.out_dir / STEP_LOG).open("a") if self.dist.is_main else None
         window_t, window_n = time.perf_counter(), 0
         try:
@@ -313,7 +306,7 @@ class Trainer:
                 self.state.step += 1
                 self.state.seconds += time.perf_counter() - t0
                 window_n += xb.shape[0] * self.dist.world_size
-                step = self.state.step
+                step, record = self.state.step, None
                 if step % self.cfg.log_every == 0 or step == self.steps:
                     now = time.perf_counter()
                     record = {
@@ -325,7 +318,6 @@ class Trainer:
                     if log:
                         log.write(json.dumps(record) + "\n")
                         log.flush()
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k != "step"})
                     self._call("on_step", step, record)
                 saving = step % self.cfg.checkpoint_every == 0 or step == self.steps
                 if saving or step % self.cfg.sample_every == 0:
@@ -338,7 +330,7 @@ class Trainer:
                     self._call("on_model", step, self.ema.module)
                 if saving:
                     self.save()
-                bar.update(1)
+                bar.update(step, record)
         finally:
             bar.close()
             if log:
