@@ -76,3 +76,21 @@ def test_grid_rows_are_a_translation_and_its_cycle(tmp_path, trained, tiny_domai
     assert torch.equal(rows[10:15], trained.translate(ga, "b2a"))
     path = save_translation_grid(trained, tiny_domains, tmp_path / "grid.png", n=5)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unlabelled_folders_get_fid_but_no_content_preservation(tmp_path, tiny_featurizer):
+    from genforge.translation.domains import load_domain_folder
+    from genforge.translation.train import CycleGanConfig
+    from tests.translation.conftest import TINY, make_layout
+
+    domains = load_domain_folder(make_layout(tmp_path / "pair", None, per=8), 1, 8)
+    train_cyclegan(CycleGanConfig(**{**TINY, "steps": 2}), domains, tmp_path / "run")
+    model, _ = load_cyclegan(tmp_path / "run" / "checkpoint.pt")
+    table = evaluate_translation(model, domains, tiny_featurizer, tmp_path / "f", tmp_path / "c")
+    assert table["labelled"] is False
+    for direction in ("a2b", "b2a"):
+        row = table[direction]
+        assert set(row) == KEYS and row["fid"] >= 0
+        assert row["content_preservation"] is None and row["identity_content_preservation"] is None
+    _, state = load_featurizer(tmp_path / "f" / "A" / "featurizer.pt")
+    assert state["objective"] == "contrastive"  # one class: label-free features
