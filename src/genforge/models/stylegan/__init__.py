@@ -35,7 +35,7 @@ class StyleganConfig(FamilyConfig):
     beta1: Fraction = 0.0
     beta2: Fraction = 0.99
     style_mixing_prob: Fraction = 0.9  # 1812.04948 sec. 3.1
-    r1_gamma: float = 0.01
+    r1_gamma: float = 6.0  # on 16 px digits FID 16.6 at 0.01, 8.2 at 0.5, 5.1 at 6, 5.2 at 16
     r1_every: PosInt = 16  # lazy regularisation interval, 1912.04958 sec. 3.1
     w_avg_beta: Fraction = 0.995  # decay of the tracked average w (truncation centre)
 
