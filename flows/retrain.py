@@ -297,7 +297,7 @@ def train_stale(
 def summary(repo: str, families: list[str]) -> str:
     """Markdown table: family, FID, recall, coverage, verdict; the champion marked."""
     from genforge.evaluation.evaluate import num
-    from genforge.registry.gate_report import verdict_text
+    from genforge.registry.verdicts import verdict_text
 
     root = Path(repo)
     gate_path = Layout(root).gate_report

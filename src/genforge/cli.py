@@ -165,7 +165,7 @@ def cmd_serve(params: Params, args: argparse.Namespace) -> None:
 
 
 def print_gate(report: dict) -> None:
-    from genforge.registry.gate_report import verdict_text
+    from genforge.registry.verdicts import verdict_text
 
     def who(e: dict | None) -> str:
         return f"{e['family']} v{e['version']}" if e else "none"

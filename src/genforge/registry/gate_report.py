@@ -16,6 +16,7 @@ from typing import Any
 
 from genforge.data.atomic import write_text_atomic
 from genforge.layout import FOLDERS, Layout
+from genforge.registry.verdicts import verdict_text
 
 COLUMNS = ("fid", "kid", "precision", "recall", "coverage", "classes_covered", "copying")
 # columns shown with their place on the dataset's scale: "raw (relative)"
@@ -81,14 +82,6 @@ def markdown(report: dict[str, Any]) -> str:
     gate = report.get("gate") or {}
     lines += ["", "Gate: " + ", ".join(f"{k} {v}" for k, v in gate.items()), ""]
     return "\n".join(lines)
-
-
-def verdict_text(v: dict[str, Any]) -> str:
-    """One family's verdict in words: "passed", "forced", or "failed: <reasons>". The
-    CLI, the flow's summary, gate/report.md and the comparison report all print this."""
-    word = "forced" if v.get("forced") else ("passed" if v.get("passed") else "failed")
-    reasons = "; ".join(str(r) for r in v.get("reasons") or [])
-    return f"{word}: {reasons}" if reasons and not v.get("passed") else word
 
 
 def write_report(report: dict[str, Any], root: Path) -> tuple[Path, Path]:

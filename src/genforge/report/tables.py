@@ -14,7 +14,7 @@ from typing import Any
 
 from genforge.layout import Layout
 from genforge.models.registry import family_names, model_class
-from genforge.registry.gate_report import verdict_text
+from genforge.registry.verdicts import verdict_text
 from genforge.report.load import NA, FamilyInputs, ReportInputs, available, champion, references
 
 REF_NAMES = {
