@@ -218,16 +218,14 @@ def train_featurizer(
             f"{metrics['train_accuracy']:.4f}); raise featurizer.steps or featurizer.width, "
             f"or lower the threshold; nothing was written to {out_dir}"
         )
-    state = {
-        "format_version": FORMAT_VERSION,
-        "arch": net.arch,
-        "objective": objective,
-        "image_shape": list(xtr.shape[1:]),  # (C, H, W)
-        "data_hash": meta["sha256"],
-        "class_names": meta["class_names"],
-        "test_accuracy": metrics["accuracy"],
-        "state_dict": net.state_dict(),
-    }
+    state = featurizer_state(
+        net,
+        objective,
+        tuple(xtr.shape[1:]),
+        meta["sha256"],
+        meta["class_names"],
+        test_accuracy=metrics["accuracy"],
+    )
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=".featurizer-") as staging:
@@ -263,6 +261,28 @@ def train_featurizer(
         ):  # the weights (their digest) unchanged
             os.replace(staging / name, out_dir / name)
     return metrics
+
+
+def featurizer_state(
+    net: DomainNet,
+    objective: str,
+    image_shape: tuple[int, ...],
+    data_hash: str,
+    class_names: list[str],
+    **extra: Any,
+) -> dict[str, Any]:
+    """What ``featurizer.pt`` holds (`load_featurizer` and the extractor read it); `extra`
+    adds keys such as the test accuracy."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "arch": net.arch,
+        "objective": objective,
+        "image_shape": list(image_shape),  # (C, H, W)
+        "data_hash": data_hash,
+        "class_names": class_names,
+        **extra,
+        "state_dict": net.state_dict(),
+    }
 
 
 def calibrate(params: Params, prepared_dir: Path, featurizer_dir: Path, cache_dir: Path) -> dict:

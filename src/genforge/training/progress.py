@@ -40,9 +40,9 @@ class Progress:
     ):
         self.family, self.total, self.enabled = family, total, enabled
         self.stream = stream or sys.stderr
-        self.tty = enabled and self.stream.isatty()
         self.every = max(1, (total - initial) // LINES)
         self.start, self.initial, self.last = time.perf_counter(), initial, initial
+        self.record: dict[str, Any] = {}  # the last logged losses, for the plain lines
         self.bar = (
             tqdm(
                 total=total,
@@ -54,7 +54,7 @@ class Progress:
                 dynamic_ncols=True,
                 file=self.stream,
             )
-            if self.tty
+            if enabled and self.stream.isatty()
             else None
         )
 
@@ -71,7 +71,7 @@ class Progress:
         due = step - self.last >= self.every or step == self.total
         if self.enabled and due:
             self.last = step
-            print(self.line(step, getattr(self, "record", {})), file=self.stream, flush=True)
+            print(self.line(step, self.record), file=self.stream, flush=True)
 
     def line(self, step: int, record: dict[str, Any]) -> str:
         """One plain progress line: step, share, images/s, losses, time left."""

@@ -34,9 +34,9 @@ from genforge.data.atomic import atomic_file
 from genforge.evaluation.cache import cache_name
 from genforge.evaluation.extractor import DOMAIN, Extractor
 from genforge.evaluation.featurizer import (
-    FORMAT_VERSION,
     DomainNet,
     accuracy,
+    featurizer_state,
     file_sha256,
     fit,
     load_featurizer,
@@ -70,18 +70,10 @@ def fit_domain_featurizer(
     objective = objective_for(cfg, len(train.class_names))
     with one_thread():
         net = fit(cfg, x, y, len(train.class_names), objective)
-    # the state train_featurizer saves (load_featurizer and the extractor read it), plus
-    # the settings, so a rerun can tell whether this file is still the one it wants
-    state = {
-        "format_version": FORMAT_VERSION,
-        "arch": net.arch,
-        "objective": objective,
-        "image_shape": list(x.shape[1:]),
-        "data_hash": data_hash,
-        "class_names": train.class_names,
-        "settings": settings,
-        "state_dict": net.state_dict(),
-    }
+    # plus the settings, so a rerun can tell whether this file is still the one it wants
+    state = featurizer_state(
+        net, objective, tuple(x.shape[1:]), data_hash, train.class_names, settings=settings
+    )
     with atomic_file(path) as tmp:
         torch.save(state, tmp)
     return net, Extractor(DOMAIN, str(path), file_sha256(path), rgb=False)
