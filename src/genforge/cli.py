@@ -14,7 +14,7 @@ from pathlib import Path
 
 from genforge.config import FAMILIES, Params, ParamsError, load_params
 from genforge.errors import GenforgeError
-from genforge.layout import REPORT_MD, REPORT_PAGE, Layout
+from genforge.layout import REPORT_MD, REPORT_PAGE, TRANSLATION, Layout
 
 OUT = Layout()  # every stage reads and writes relative to the repository (dvc.yaml's cwd)
 
@@ -105,6 +105,13 @@ def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
     log_evaluation(params, args.family, m, paths, OUT.prepared)  # the family's MLflow run
 
 
+def cmd_translate(params: Params, args: argparse.Namespace) -> None:
+    from genforge.translation.stage import run_translation, summary_line
+
+    m = run_translation(params, OUT, cache_dir=Path(params.evaluate.cache_dir))
+    print(summary_line(m) + f" -> {OUT.metrics(TRANSLATION)}")
+
+
 def cmd_report(params: Params, args: argparse.Namespace) -> None:
     from genforge.report.build import build_report
 
@@ -161,7 +168,8 @@ def cmd_rollback(params: Params, args: argparse.Namespace) -> None:
 def cmd_serve(params: Params, args: argparse.Namespace) -> None:
     from genforge.serving.server import serve, serve_config
 
-    serve(params, serve_config(params.serve, host=args.host, port=args.port, poll_s=args.poll_s))
+    cfg = serve_config(params.serve, host=args.host, port=args.port, poll_s=args.poll_s)
+    serve(params, cfg, model=args.model)
 
 
 def print_gate(report: dict) -> None:
@@ -195,6 +203,11 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "evaluate": (
         cmd_evaluate,
         "score one family against the data, the floor and baselines; writes metrics/<family>.json",
+    ),
+    "translate": (
+        cmd_translate,
+        "train and score the image-to-image translation model (params.translation, CycleGAN): "
+        "models/cyclegan/, metrics/cyclegan.json, evals/cyclegan/",
     ),
     "study": (
         cmd_study,
@@ -255,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=int, help="listen port (default: serve.port)")
             p.add_argument(
                 "--poll-s", type=float, help="registry poll period in s (default: serve.poll_s)"
+            )
+            p.add_argument(
+                "--model",
+                choices=("family", "translation"),
+                default="family",
+                help="the families' registered model (default) or the translation model's "
+                "(<registered_model_prefix>-<translation.name>)",
             )
         if name == "storage":
             p.add_argument(

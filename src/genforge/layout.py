@@ -11,7 +11,11 @@ test until both match.
     models/featurizer/ featurizer.pt, metrics.json, calibration.json
     metrics/<family>.json
     evals/<family>/    fid_curve.jsonl, samples.png, fooled.png, copies.png
-    gate/              report.json, report.md  (written by the flow's promotion gate)
+    models/cyclegan/   checkpoint.pt, train_log.jsonl, train_summary.json,
+                       featurizers/{A,B}/featurizer.pt  (the translation, `translate` stage)
+    metrics/cyclegan.json, evals/cyclegan/translations.png
+    gate/              report.json, report.md  (written by the flow's promotion gate),
+                       translation.json, translation.md (the translation model's gate)
     studies/           studies.json            (report tables 6 and 7)
     reports/           index.html, report.md, report.json, figures/
 """
@@ -50,6 +54,11 @@ STUDIES = "studies.json"  # studies/: tables 6 and 7's results, or why they are 
 REPORT_PAGE = "index.html"  # reports/: the comparison report, self-contained
 REPORT_MD = "report.md"  # reports/: the same in Markdown, images under figures/
 REPORT_DATA = "report.json"  # reports/: every table as data
+# The translation model (translation/): one model under the family folders' layout
+TRANSLATION = "cyclegan"  # its name in models/, metrics/, evals/ and the report
+TRANSLATION_GRID = "translations.png"  # evals/cyclegan/: A -> G(A) -> F(G(A)), B -> ...
+DOMAIN_FEATURIZERS = "featurizers"  # models/cyclegan/: one featurizer per domain (A/, B/)
+GATE_TRANSLATION = "translation.json"  # gate/: the translation gate's last verdict (+ .md)
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,18 @@ class Layout:
     @property
     def gate_report(self) -> Path:
         return self.folder("gate") / GATE_REPORT
+
+    @property
+    def translation_gate(self) -> Path:
+        return self.folder("gate") / GATE_TRANSLATION
+
+    @property
+    def domain_featurizers(self) -> Path:
+        return self.model_dir(TRANSLATION) / DOMAIN_FEATURIZERS
+
+    @property
+    def translation_grid(self) -> Path:
+        return self.evals(TRANSLATION) / TRANSLATION_GRID
 
     @property
     def studies(self) -> Path:

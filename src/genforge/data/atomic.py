@@ -8,6 +8,7 @@ nothing) in place, not a mix; the same holds for single files (`atomic_file`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import uuid
@@ -85,3 +86,12 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_json_atomic(path: Path, value: Any) -> None:
     write_text_atomic(path, json.dumps(value, indent=2) + "\n")
+
+
+def tidy(value: Any) -> Any:
+    """Six significant digits for floats (JSON stays readable); NaN/inf become null."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}") if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: tidy(v) for k, v in value.items()}
+    return value

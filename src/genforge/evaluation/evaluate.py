@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from genforge.config import Params
-from genforge.data.atomic import atomic_file, write_json_atomic
+from genforge.data.atomic import atomic_file, tidy, write_json_atomic
 from genforge.evaluation.calibration import relative_metrics, with_relative
 from genforge.evaluation.copying import closest_pairs
 from genforge.evaluation.curve import fid_curve, write_curve
@@ -47,15 +47,6 @@ def bits_per_dim(model, x: Tensor, y: Tensor, batch_size: int) -> float | None:
                 return None
             total, count = total + bpd * len(xb), count + len(xb)
     return total / count if count else None
-
-
-def tidy(value: Any) -> Any:
-    """Six significant digits for floats (JSON stays readable); NaN/inf become null."""
-    if isinstance(value, float):
-        return float(f"{value:.6g}") if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: tidy(v) for k, v in value.items()}
-    return value
 
 
 def candidate(

@@ -82,6 +82,16 @@ def registered_model_name(params: Params) -> str:
     return f"{params.tracking.registered_model_prefix}-{dataset_name(params.data)}"
 
 
+def translation_experiment_name(params: Params) -> str:
+    """The translation model's own experiment (translation.name: its two domains)."""
+    return f"{params.tracking.experiment_prefix}-{params.translation.name}"
+
+
+def translation_model_name(params: Params) -> str:
+    """The translation model's own registered model, e.g. genforge-digits2typeset."""
+    return f"{params.tracking.registered_model_prefix}-{params.translation.name}"
+
+
 def params_hash(params: Params) -> str:
     """sha256 of the validated params (every section, canonical JSON), 16 hex digits."""
     blob = json.dumps(params.model_dump(mode="json"), sort_keys=True)

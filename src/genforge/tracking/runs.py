@@ -58,19 +58,28 @@ def open_tracker(params: Params, prepared_dir: Path, root: Path = Path(".")) -> 
     uri = lineage.tracking_uri(params, root)
     mlflow.set_tracking_uri(uri)  # the fluent API (start_run, log_model) uses it too
     client = mlflow.MlflowClient(uri)
-    name = lineage.experiment_name(params)
+    exp_id = ensure_experiment(client, params, uri, lineage.experiment_name(params), root)
+    tags = lineage.lineage_tags(params, meta, root)
+    key = lineage.pipeline_key(tags)
+    return Tracker(params, Path(root), uri, client, exp_id, tags, key, Path(prepared_dir))
+
+
+def ensure_experiment(client, params: Params, uri: str, name: str, root: Path) -> str:
+    """The id of experiment `name`, created (or restored) when needed; a store that
+    cannot be used is a TrackingError naming it (credentials redacted)."""
+    import mlflow
+
     try:
         exp = client.get_experiment_by_name(name)
         if exp is None:
             location = lineage.artifact_location(params, uri, name, root)
             try:
-                exp_id = client.create_experiment(name, artifact_location=location)
+                return client.create_experiment(name, artifact_location=location)
             except mlflow.exceptions.MlflowException:  # created meanwhile by another stage
-                exp_id = client.get_experiment_by_name(name).experiment_id
-        else:
-            exp_id = exp.experiment_id
-            if exp.lifecycle_stage == "deleted":
-                client.restore_experiment(exp_id)
+                return client.get_experiment_by_name(name).experiment_id
+        if exp.lifecycle_stage == "deleted":
+            client.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
     except Exception as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise TrackingError(
@@ -79,9 +88,6 @@ def open_tracker(params: Params, prepared_dir: Path, root: Path = Path(".")) -> 
                 f"{lineage.URI_ENV}): {exc.__class__.__name__}: {first_line}"
             )
         ) from None
-    tags = lineage.lineage_tags(params, meta, root)
-    key = lineage.pipeline_key(tags)
-    return Tracker(params, Path(root), uri, client, exp_id, tags, key, Path(prepared_dir))
 
 
 @contextmanager

@@ -20,50 +20,20 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-from pydantic import Field, model_validator
 
 from genforge.data.errors import DataError, require_inside, require_path
 from genforge.data.images import decode_image, fit_array, is_image_file, list_folder
 from genforge.data.imageset import ImageSet, make_imageset
 from genforge.data.prepare import content_hash, stratified_split
 from genforge.data.sources import load_digits
-from genforge.sections import Fraction, NonNegInt, PosInt, Section
+from genforge.translation.sections import DomainsConfig
 from genforge.translation.typeset import make_typeset
 
 SPLIT_DIRS = ("trainA", "trainB", "testA", "testB")
 UNLABELLED = "all"  # the one class name of a flat (unlabelled) folder
-
-
-class DomainsConfig(Section):
-    """Where the two domains come from and the shape they are brought to."""
-
-    source: Literal["digits-typeset", "folder"] = "digits-typeset"
-    path: str | None = None  # folder: the directory holding trainA/ trainB/ testA/ testB/
-    image_size: Annotated[int, Field(ge=4, le=256)] | None = 16  # null: keep (folder only)
-    channels: Literal[1, 3] = 1
-    test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2  # digits-typeset only
-    seed: NonNegInt = 0
-    typeset_per_class: PosInt = 180  # about as many as the handwritten digits (1,797)
-    typeset_height: Annotated[float, Field(gt=0.2, le=1.0)] = 0.75  # glyph height / side
-    # render the typeset digits at this side, then resize to image_size as the 8 px
-    # handwritten digits are (null: render at image_size)
-    typeset_render_size: Annotated[int, Field(ge=8, le=256)] | None = None
-    typeset_max_rotation: Annotated[float, Field(ge=0, le=45)] = 12.0
-    typeset_size_jitter: Annotated[float, Field(ge=0, le=0.2)] = 0.1
-    typeset_shift_jitter: Fraction = 0.06
-
-    @model_validator(mode="after")
-    def _path_matches_source(self) -> DomainsConfig:
-        if self.source == "folder" and not self.path:
-            raise ValueError("translation.data.path is required when source is 'folder'")
-        if self.source != "folder" and self.path:
-            raise ValueError(f"translation.data.path must be empty when source is {self.source!r}")
-        if self.source != "folder" and self.image_size is None:
-            raise ValueError("translation.data.image_size null is for source 'folder' only")
-        return self
 
 
 class Domains(NamedTuple):

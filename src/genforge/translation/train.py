@@ -15,44 +15,19 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import torch
-from pydantic import Field
 
 from genforge.data.atomic import atomic_file, write_json_atomic
 from genforge.errors import GenforgeError
 from genforge.layout import CHECKPOINT, STEP_LOG, TRAIN_SUMMARY
 from genforge.models.base import Optimizers
-from genforge.sections import Fraction, NonNegInt, PosFloat, PosInt, Section
 from genforge.translation.cyclegan import CycleGan, ReplayBuffer, linear_decay
 from genforge.translation.domains import Domains
+from genforge.translation.sections import CycleGanConfig
 
 FORMAT_VERSION = 1
-
-
-class CycleGanConfig(Section):
-    """The `cyclegan` params section. Defaults: the paper's optimiser and loss weights
-    (sec. 4, eq. 3) with nets sized for 16 px and a step count that fits ~7 CPU minutes."""
-
-    steps: PosInt = 3000
-    batch_size: PosInt = 16  # the paper uses 1 at 256 px; instance norm makes it per image
-    lr: PosFloat = 2e-4
-    beta1: Fraction = 0.5
-    beta2: Fraction = 0.999
-    base_channels: PosInt = 32  # generator width (the paper's k = 64 at 256 px)
-    res_blocks: PosInt = 3  # the paper's 6 (128 px) / 9 (256 px)
-    g_down: NonNegInt | None = None  # G's stride-2 convolutions; None: 16 px 1, 32+ px 2
-    g_skip: bool = False  # G(x) = tanh(atanh(0.99 x) + net(x)), starting at the identity
-    d_channels: PosInt = 32  # discriminator width (the paper's 64)
-    d_strided: NonNegInt | None = None  # D's stride-2 layers; None: 8 px 1, 16 px 2, 32+ px 3
-    lambda_cycle: Annotated[float, Field(ge=0)] = 10.0
-    lambda_identity: Annotated[float, Field(ge=0)] = 0.5  # x lambda_cycle (sec. 5.2)
-    pool_size: NonNegInt = 50  # the replay buffer per discriminator (sec. 4)
-    grad_clip: Annotated[float, Field(ge=0)] = 0.0  # the paper clips nothing
-    seed: NonNegInt = 0
-    threads: PosInt = 1
-    log_every: PosInt = 10
 
 
 class CycleGanCheckpointError(GenforgeError):
