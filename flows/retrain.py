@@ -34,7 +34,7 @@ from flows.pool import retry_unless_no_worker, run_on_pool
 from genforge import dvc_repo
 from genforge.config import load_params
 from genforge.errors import GenforgeError
-from genforge.layout import FEATURIZER_METRICS, FOLDERS, Layout
+from genforge.layout import FEATURIZER_METRICS, FOLDERS, TRANSLATION, Layout
 
 DATA_OUT = FOLDERS["raw"]
 
@@ -88,6 +88,15 @@ def train_and_evaluate(
     return stages
 
 
+@task
+def translate(repo: str, stages: list[str], threads: int, slots: str, line: int = 0) -> list[str]:
+    """The translation model's stage (CycleGAN on its own two domains), in a slot like a family."""
+    with _SLOTS[slots]:
+        for stage in stages:
+            dvc_repo.run_stage(stage, Path(repo), threads=threads, slot=line)
+    return stages
+
+
 @task(retries=2, retry_delay_seconds=[10, 30], retry_condition_fn=retry_unless_no_worker)
 def train_on_pool(
     deployment: str,
@@ -123,6 +132,14 @@ def register_and_gate(repo: str, params_path: str, families: list[str]) -> dict[
 
     params = load_params(Path(repo) / params_path)
     return register_and_promote(params, families, root=Path(repo))
+
+
+@task(retries=2, retry_delay_seconds=[5, 20], tags=["genforge-promotion"])
+def register_translation(repo: str, params_path: str) -> dict[str, Any] | None:
+    """The translation model: log, register and gate it on its own registered model."""
+    from genforge.registry.translation import register_translation as register
+
+    return register(load_params(Path(repo) / params_path), root=Path(repo))
 
 
 @task(retries=2, retry_delay_seconds=[5, 20])
@@ -217,6 +234,8 @@ def retrain(
         if commit_data:  # before registering: a version's git_commit tag names this commit
             dvc_repo.git_commit(lineage_files(repo), "retrain: record trained models", Path(repo))
         verdicts = register_and_gate(repo, params_path, families) if judge else {}
+        if params.translation.enabled and (TRANSLATION in trained or judge):
+            register_translation(repo, params_path)
         report(repo, verdicts_changed=judge)
         if commit_data:  # so a clone can `dvc pull` the models and `dvc metrics diff`
             dvc_repo.git_commit(lineage_files(repo), "retrain: record the report", Path(repo))
@@ -269,9 +288,11 @@ def train_stale(
 
     Returns the families that were (re)built.
     """
-    wanted = [f"{s}@{f}" for f in families for s in ("train", "evaluate")]
+    wanted = ["translate"] + [f"{s}@{f}" for f in families for s in ("train", "evaluate")]
     stale = dvc_repo.stale_stages(wanted, Path(repo))
-    todo = {f: [s for s in stale if s.endswith(f"@{f}")] for f in families}
+    # the translation model first: the longest job (better packing in parallel)
+    todo = {TRANSLATION: [s for s in stale if s == "translate"]}
+    todo |= {f: [s for s in stale if s.endswith(f"@{f}")] for f in families}
     todo = {f: s for f, s in todo.items() if s}
     get_run_logger().info(f"stale: {stale or 'nothing'}")
 
@@ -280,7 +301,9 @@ def train_stale(
     threads = max(1, (os.cpu_count() or 1) // max(1, min(max_parallel, len(todo) or 1)))
     futures = [
         (
-            train_on_pool.submit(train_deployment, repo, f, s, start_timeout)
+            translate.submit(repo, s, threads, slots, line)
+            if f == TRANSLATION
+            else train_on_pool.submit(train_deployment, repo, f, s, start_timeout)
             if train_deployment
             else train_and_evaluate.submit(repo, f, s, threads, slots, line)
         )
@@ -315,7 +338,35 @@ def summary(repo: str, families: list[str]) -> str:
         name = f"**{f}** (champion)" if f == champion else f
         cells = " | ".join(num(m.get(k), ".2f") for k in ("fid", "recall", "coverage"))
         rows.append(f"| {name} | {cells} | {verdict if v else 'not gated'} |")
-    return "\n".join(rows)
+    return "\n".join(rows + translation_lines(root))
+
+
+def translation_lines(root: Path) -> list[str]:
+    """The translation model under the table: both directions and its own verdict."""
+    from genforge.evaluation.evaluate import num
+    from genforge.registry.verdicts import verdict_text
+
+    out = Layout(root)
+    path, gate_path = out.metrics(TRANSLATION), out.translation_gate
+    m = json.loads(path.read_text()) if path.is_file() else {}
+    if not m.get("enabled"):
+        return []
+    gate = json.loads(gate_path.read_text()) if gate_path.is_file() else {}
+    candidate = gate.get("candidate") or {}
+    verdict = verdict_text(candidate) if candidate else "not gated"
+    champion = gate.get("champion")
+    lines = [
+        "",
+        f"translation ({TRANSLATION}, {gate.get('registered_model', m['name'])}): {verdict}",
+    ]
+    lines.append(f"  champion: v{champion['version']}" if champion else "  champion: none")
+    for d, name in m["directions"].items():
+        r = m[d]
+        lines.append(
+            f"  {name}: FID {num(r['fid'], '.2f')} ({num(r['fid_vs_identity'], '.2f')}x the "
+            f"untranslated images'), content preservation {num(r['content_preservation'], '.3f')}"
+        )
+    return lines
 
 
 NEXT_STEPS = """

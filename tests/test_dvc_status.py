@@ -18,7 +18,14 @@ import pytest
 import yaml
 
 from genforge import dvc_repo
-from genforge.layout import CALIBRATION, FEATURIZER_METRICS, FEATURIZER_WEIGHTS, STUDIES, Layout
+from genforge.layout import (
+    CALIBRATION,
+    FEATURIZER_METRICS,
+    FEATURIZER_WEIGHTS,
+    STUDIES,
+    TRANSLATION,
+    Layout,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -37,7 +44,7 @@ def _write_outputs(root: Path) -> None:
     for name in (FEATURIZER_WEIGHTS, FEATURIZER_METRICS, CALIBRATION):
         (out.featurizer / name).parent.mkdir(parents=True, exist_ok=True)
         (out.featurizer / name).write_text("{}\n")
-    for f in _families(root):
+    for f in [*_families(root), TRANSLATION]:  # the translate stage's outputs too
         for path in (out.model_dir(f) / "x", out.evals(f) / "x", out.reports / "x"):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("stand-in\n")
@@ -84,7 +91,7 @@ def test_adding_a_family_leaves_the_other_families_fresh(project):
     stale = _stale(project)
     assert {"train@toy", "evaluate@toy"} <= stale
     assert not {f"{s}@{f}" for f in before for s in ("train", "evaluate")} & stale, stale
-    assert stale - {"train@toy", "evaluate@toy"} <= {"study", "report"}
+    assert stale - {"train@toy", "evaluate@toy"} <= {"study", "report"}  # not translate
 
 
 def test_editing_a_family_makes_only_it_stale(project):
@@ -95,3 +102,9 @@ def test_editing_a_family_makes_only_it_stale(project):
     others = {f"{s}@{f}" for f in _families(project) if f != "gan" for s in ("train", "evaluate")}
     assert not others & stale, stale
     assert stale - {"train@gan", "evaluate@gan"} <= {"study", "report"}
+
+
+def test_editing_the_translation_model_makes_only_translate_stale(project):
+    cyclegan = project / "src/genforge/translation/cyclegan.py"
+    cyclegan.write_text(cyclegan.read_text() + "\n# a change to the CycleGAN only\n")
+    assert _stale(project) == {"translate"}  # the report reads its files, not its code

@@ -149,17 +149,31 @@ def cmd_storage(params: Params, args: argparse.Namespace) -> None:
 
 def cmd_register(params: Params, args: argparse.Namespace) -> None:
     from genforge.registry.promote import register_and_promote
+    from genforge.registry.translation import register_translation
 
-    print_gate(register_and_promote(params, list(params.models.families)))
+    if args.model in ("all", "families"):
+        print_gate(register_and_promote(params, list(params.models.families)))
+    if args.model in ("all", "translation") and params.translation.enabled:
+        print_translation_gate(register_translation(params))
 
 
 def cmd_promote(params: Params, args: argparse.Namespace) -> None:
+    if args.model == "translation":
+        from genforge.registry.translation import promote_translation
+
+        print_translation_gate(promote_translation(params, force=args.force, reason=args.reason))
+        return
     from genforge.registry.promote import promote
 
     print_gate(promote(params, family=args.family, force=args.force, reason=args.reason))
 
 
 def cmd_rollback(params: Params, args: argparse.Namespace) -> None:
+    if args.model == "translation":
+        from genforge.registry.translation import rollback_translation
+
+        print_translation_gate(rollback_translation(params))
+        return
     from genforge.registry.promote import rollback
 
     print_gate(rollback(params))
@@ -183,6 +197,21 @@ def print_gate(report: dict) -> None:
     print(
         f"{report['registered_model']}@champion: {who(report['champion'])} "
         f"(was {who(report['champion_before'])}); gate report: {OUT.gate_report.with_suffix('.md')}"
+    )
+
+
+def print_translation_gate(report: dict) -> None:
+    from genforge.registry.verdicts import verdict_text
+
+    def who(e: dict | None) -> str:
+        return f"v{e['version']}" if e else "none"
+
+    if report.get("candidate"):
+        print(f"{TRANSLATION}: {verdict_text(report['candidate'])}")
+    print(
+        f"{report['registered_model']}@champion: {who(report['champion'])} "
+        f"(was {who(report['champion_before'])}); gate report: "
+        f"{OUT.translation_gate.with_suffix('.md')}"
     )
 
 
@@ -216,7 +245,8 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "report": (cmd_report, "write the comparison report: reports/index.html and report.md"),
     "register": (
         cmd_register,
-        "log and register every evaluated family in MLflow, run the gate, promote the best",
+        "log and register every evaluated family in MLflow, run the gate, promote the best; "
+        "then the same for the translation model on its own registered model",
     ),
     "promote": (
         cmd_promote,
@@ -258,6 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "evaluate":
             p.add_argument(
                 "--family", required=True, choices=FAMILIES, help="model family to evaluate"
+            )
+        if name in ("register", "promote", "rollback"):
+            choices = ("all", "families", "translation") if name == "register" else None
+            p.add_argument(
+                "--model",
+                choices=choices or ("families", "translation"),
+                default=choices[0] if choices else "families",
+                help="the dataset's registered model (families) or the translation's own "
+                "(params.translation.name; default: %(default)s)",
             )
         if name == "promote":
             p.add_argument("--family", choices=FAMILIES, help="only this family's newest version")
