@@ -158,7 +158,7 @@ def test_report_renders_in_chromium(tree, chromium, tmp_path):
     assert not seen["failed"], seen["failed"]
     assert len(seen["images"]) == index.read_text().count("<img ") >= 18
     assert all(i["ok"] for i in seen["images"]), [i["alt"] for i in seen["images"] if not i["ok"]]
-    assert seen["sections"] == 14  # tables 1-10 with 3b, 5b and 5c, and the analyses
+    assert seen["sections"] == 15  # tables 1-11 with 3b, 5b and 5c, and the analyses
 
     # The same checks catch a broken image and a script error (they are not vacuous).
     bad = tmp_path / "bad.html"

@@ -22,12 +22,14 @@ from genforge.report import (
     figures,
     tables,
     tables_speed_studies,
+    tables_translation,
     tables_two_sample_training,
 )
 from genforge.report.figures import Figure
 from genforge.report.load import NA, ReportInputs, available, load_inputs
 from genforge.report.render import render_html, render_markdown
 from genforge.report.speed import diffusion_sweep, measure_speed, truncation_sweep
+from genforge.report.tables import Noted
 
 
 def offering(capability: str) -> list[str]:
@@ -88,6 +90,7 @@ def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
     denoiser = next((f for f in denoising if f in inputs.families), denoising[0])
     truncated = next((f for f in truncating if f in inputs.families), truncating[0])
     test = _test_split(inputs.layout)
+    split = test if available(test) else ()  # without data/prepared, timed() returns test's NA
     rep = params.report
     seconds: dict[str, float] = {}
 
@@ -114,10 +117,10 @@ def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
     )
     out["style_mixing"] = timed("style-mixing", models[truncated], _guard(analyses.style_mixing))
     out["interpolations"] = {
-        f: timed(f"interpolation-{f}", models[f], _guard(analyses.interpolate), *test)
+        f: timed(f"interpolation-{f}", models[f], _guard(analyses.interpolate), *split)
         for f in interpolated
     }
-    out["inpainting"] = timed("inpainting", models[denoiser], _guard(analyses.inpaint), *test)
+    out["inpainting"] = timed("inpainting", models[denoiser], _guard(analyses.inpaint), *split)
     out["anomaly"] = timed(
         "anomaly",
         models["vae"],
@@ -170,7 +173,7 @@ def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
     sweep = res["sweep"]
     sections = [
         (
-            tables.table_comparison(inputs),
+            tables_translation.add_to_comparison(tables.table_comparison(inputs), inputs),
             [
                 *samples,
                 Figure(
@@ -181,7 +184,7 @@ def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
                 ),
             ],
         ),
-        (tables.table_parameters(inputs), []),
+        (tables_translation.add_to_parameters(tables.table_parameters(inputs), inputs), []),
         (
             tables.table_fidelity(inputs),
             [
@@ -225,7 +228,9 @@ def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
         (tables_two_sample_training.table_discriminator(inputs), []),
         (tables_two_sample_training.table_fooled(inputs), fooled),
         (
-            tables_two_sample_training.table_training(inputs),
+            tables_translation.add_to_training(
+                tables_two_sample_training.table_training(inputs), inputs
+            ),
             [
                 Figure(
                     "loss_curves",
@@ -234,6 +239,10 @@ def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
                     figures.loss_curves(inputs),
                 )
             ],
+        ),
+        (
+            tables_translation.table_translation(inputs),
+            [tables_translation.translation_figure(inputs)],
         ),
     ]
     extra = [_interp_figure(f, png) for f, png in res["interpolations"].items()]
@@ -281,6 +290,8 @@ def _anomaly_figure(r: dict | NA) -> Figure:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, NA):
         return {"not_available": value.reason}
+    if isinstance(value, Noted):
+        return {"value": _jsonable(value.value), "note": value.note}
     if isinstance(value, bytes):
         return None
     if isinstance(value, dict):
@@ -314,9 +325,11 @@ def build_report(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             {
                 "number": t.number,
                 "title": t.title,
+                "caption": t.caption,
                 "columns": t.columns,
                 "rows": _jsonable(t.rows),
                 "unavailable": t.unavailable,
+                "note": t.note,
             }
             for t, _ in sections
         ],

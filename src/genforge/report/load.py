@@ -1,4 +1,5 @@
-"""Gather what the report reads: metrics, training outputs, gate verdicts, studies.
+"""Gather what the report reads: metrics, training outputs, gate verdicts, studies, and the
+translation model's metrics, grid and gate verdict (read as files: no translation code).
 
 Every optional input that is missing or unreadable becomes an `NA` carrying the
 reason, so the report renders "not available (reason)" instead of crashing.
@@ -18,6 +19,7 @@ from genforge.layout import (
     GRID,
     STEP_LOG,
     TRAIN_SUMMARY,
+    TRANSLATION,
     Layout,
 )
 
@@ -55,11 +57,24 @@ class FamilyInputs:
 
 
 @dataclass
+class TranslationInputs:
+    """The translation model's outputs (the `translate` stage, the flow's translation gate);
+    `metrics` is an NA when the file is missing or says the translation is disabled."""
+
+    metrics: dict | NA
+    grid_png: bytes | NA
+    log: list[dict] | NA
+    checkpoint: Path | NA
+    gate: dict | NA
+
+
+@dataclass
 class ReportInputs:
     families: dict[str, FamilyInputs]
     gate: dict | NA
     studies: dict | NA
     layout: Layout
+    translation: TranslationInputs
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -114,6 +129,31 @@ def load_family(layout: Layout, family: str) -> FamilyInputs:
     )
 
 
+def load_translation(layout: Layout) -> TranslationInputs:
+    """Read metrics/cyclegan.json, evals/cyclegan/translations.png, the translation's training
+    log and checkpoint, and gate/translation.json; a disabled translation is an NA whose
+    reason is the one the `translate` stage wrote."""
+    path = layout.metrics(TRANSLATION)
+    metrics = read_json(path, "translation metrics (written by the `translate` stage)")
+    if available(metrics) and metrics.get("enabled") is not True:
+        why = metrics.get("reason") or "enabled is not true"
+        metrics = NA(f"the translation model is disabled: {why} ({path})")
+    ckpt = layout.checkpoint(TRANSLATION)
+    return TranslationInputs(
+        metrics=metrics,
+        # a grid or log left from an earlier enabled run is not shown beside a disabled one
+        grid_png=read_png(layout.translation_grid, "translation grid")
+        if available(metrics)
+        else metrics,
+        log=read_jsonl(layout.model_dir(TRANSLATION) / STEP_LOG, "translation training log"),
+        checkpoint=ckpt if ckpt.is_file() else NA(f"checkpoint: {ckpt} is missing"),
+        gate=read_json(
+            layout.translation_gate,
+            "translation gate report (written by the Prefect flow's translation gate)",
+        ),
+    )
+
+
 def load_inputs(layout: Layout, families: list[str]) -> ReportInputs:
     """Everything the tables and figures need, read once."""
     return ReportInputs(
@@ -123,6 +163,7 @@ def load_inputs(layout: Layout, families: list[str]) -> ReportInputs:
         ),
         studies=read_json(layout.studies, "studies (genforge study)"),
         layout=layout,
+        translation=load_translation(layout),
     )
 
 

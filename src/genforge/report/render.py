@@ -14,7 +14,7 @@ from typing import Any
 
 from genforge.report.figures import Figure
 from genforge.report.load import NA
-from genforge.report.tables import Table
+from genforge.report.tables import Noted, Table
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;
@@ -37,6 +37,8 @@ MIN_WIDTH = 240  # px; narrower images are drawn at twice their size
 
 def fmt(value: Any) -> str:
     """A cell as text: 4 significant digits for floats, thousands separators for ints."""
+    if isinstance(value, Noted):
+        return fmt(value.value)
     if isinstance(value, NA):
         return "n/a"
     if isinstance(value, bool):
@@ -50,6 +52,15 @@ def fmt(value: Any) -> str:
             return f"{value:.3g}"
         return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
+
+
+def note_number(cell: Any, notes: list[str]) -> int | None:
+    """The number of the table note an NA or Noted cell points to (Table.notes())."""
+    if isinstance(cell, NA):
+        return notes.index(cell.reason) + 1
+    if isinstance(cell, Noted):
+        return notes.index(cell.note) + 1
+    return None
 
 
 def data_uri(png: bytes) -> str:
@@ -78,10 +89,11 @@ def _html_table(t: Table) -> str:
     for row in t.rows:
         cells = []
         for cell in row:
-            cls = "na" if isinstance(cell, NA) else ("text" if isinstance(cell, str) else "")
+            shown = cell.value if isinstance(cell, Noted) else cell
+            cls = "na" if isinstance(cell, NA) else ("text" if isinstance(shown, str) else "")
             text = html.escape(fmt(cell))
-            if isinstance(cell, NA):
-                text += f"<sup>{notes.index(cell.reason) + 1}</sup>"
+            if (number := note_number(cell, notes)) is not None:
+                text += f"<sup>{number}</sup>"
             cells.append(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     out = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -116,6 +128,8 @@ def render_html(
             parts.append(f'<p class="na">Not available: {html.escape(t.unavailable)}</p>')
         else:
             parts.append(_html_table(t))
+        if t.note:
+            parts.append(f'<p class="caption"><b>Note:</b> {html.escape(t.note)}</p>')
         parts.extend(_html_figure(f) for f in figs)
         parts.append("</section>")
     parts.append('<section id="analyses"><h2>Analyses</h2>')
@@ -126,8 +140,8 @@ def render_html(
 
 def _md_cell(value: Any, notes: list[str]) -> str:
     text = fmt(value).replace("|", "\\|").replace("\n", " ")
-    if isinstance(value, NA):
-        text += f" [{notes.index(value.reason) + 1}]"
+    if (number := note_number(value, notes)) is not None:
+        text += f" [{number}]"
     return text
 
 
@@ -153,6 +167,7 @@ def render_markdown(
     for t, figs in sections:
         parts += [f"## Table {t.number}: {t.title}", "", t.caption, ""]
         parts += [f"Not available: {t.unavailable}" if t.unavailable else _md_table(t), ""]
+        parts += [f"Note: {t.note}", ""] if t.note else []
         for f in figs:
             parts += [_md_figure(f), ""]
     parts += ["## Analyses", ""]

@@ -1,8 +1,10 @@
 """The report's tables as data (columns, rows of raw values, a caption) and tables 1-4.
 
-Cells hold raw numbers, strings or `NA` (rendered as "n/a" with its reason in the
-table's notes); render.py formats them. Tables 5-7 (measured by the report and
-`genforge study`) live in tables_speed_studies.py, tables 8-10 in tables_two_sample_training.py.
+Cells hold raw numbers, strings, `NA` (rendered as "n/a" with its reason in the
+table's notes) or `Noted` (a value with a note of its own); render.py formats them.
+Tables 5-7 (measured by the report and `genforge study`) live in tables_speed_studies.py,
+tables 8-10 in tables_two_sample_training.py, table 11 (the translation model) and its
+rows in tables 1, 2 and 10 in tables_translation.py.
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ CALIBRATION_NAMES = {
 CALIBRATION_KEYS = ["fid", "fid_rel", "precision_rel", "recall_rel", "coverage_rel", "copying"]
 
 
+@dataclass(frozen=True)
+class Noted:
+    """A cell value shown with a numbered note, like an NA's reason: e.g. a number that is
+    not on the scale of the rest of its column."""
+
+    value: Any
+    note: str
+
+
 @dataclass
 class Table:
     """One report table; `unavailable` (a reason) replaces the rows when it cannot be built."""
@@ -45,14 +56,17 @@ class Table:
     rows: list[list[Any]] = field(default_factory=list)
     unavailable: str | None = None
     figures: list[str] = field(default_factory=list)  # keys of figures shown with it
+    note: str = ""  # a line shown after the table (and when it is unavailable)
 
     def notes(self) -> list[str]:
-        """The distinct reasons of the NA cells, in order of appearance."""
+        """The distinct reasons of the NA cells and notes of the Noted ones, in order."""
         seen: dict[str, None] = {}
         for row in self.rows:
             for cell in row:
                 if isinstance(cell, NA):
                     seen.setdefault(cell.reason)
+                elif isinstance(cell, Noted):
+                    seen.setdefault(cell.note)
         return list(seen)
 
 
@@ -74,6 +88,16 @@ def main_loss(family: str, log: list[dict]) -> str | None:
     return keys[0] if keys else None
 
 
+def loss_spread(log: list[dict], key: str) -> float | None:
+    """std / |mean| of loss `key` over the second half of the logged steps (None: fewer
+    than two values there, or one not finite)."""
+    values = [r[key] for r in log if isinstance(r.get(key), int | float)]
+    tail = values[len(values) // 2 :]
+    if len(tail) < 2 or not all(math.isfinite(v) for v in tail):
+        return None
+    return statistics.pstdev(tail) / max(abs(statistics.fmean(tail)), 1e-8)
+
+
 def stability(fam: FamilyInputs) -> dict[str, Any]:
     """Loss spread over the last half of training and whether training stopped early.
 
@@ -83,12 +107,8 @@ def stability(fam: FamilyInputs) -> dict[str, Any]:
     if not available(fam.log):
         return {"cv": fam.log, "loss": fam.log, "stopped": fam.log}
     key = main_loss(fam.family, fam.log)
-    values = [r[key] for r in fam.log if isinstance(r.get(key), int | float)] if key else []
-    tail = values[len(values) // 2 :]
-    if len(tail) >= 2 and all(math.isfinite(v) for v in tail):
-        mean = statistics.fmean(tail)
-        cv = statistics.pstdev(tail) / max(abs(mean), 1e-8)
-    else:
+    cv = loss_spread(fam.log, key) if key else None
+    if cv is None:
         cv = NA(f"{fam.family}: too few logged steps for a loss spread")
     last = fam.log[-1].get("step")
     if available(fam.summary):
