@@ -105,7 +105,9 @@ def by_label(table: dict) -> dict[str, list]:
 
 def test_translation_table_rows_and_grid_in_every_output(tmp_path):
     png = write_translation(
-        tmp_path, cyclegan_metrics(), gate={"passed": True, "forced": False, "reasons": []}
+        tmp_path,
+        cyclegan_metrics(),
+        gate={"candidate": {"passed": True, "forced": False, "reasons": []}},
     )
     tables, html, md = build(tmp_path)
     t11 = tables["11"]
@@ -146,12 +148,12 @@ def test_translation_table_rows_and_grid_in_every_output(tmp_path):
     assert "## Table 11: Image-to-image translation (CycleGAN)" in md
     assert f"| {A2B} | 4 | 16 | 0.25 | 0.4 | 0.04 | 0.95 | 0.2 | 0.05 | passed |" in md
     assert re.search(rf"\| {re.escape(LABEL)} \| 5 \[(\d+)\] \| n/a \[(\d+)\] \| n/a \[\2\] \|", md)
-    assert "Note: The issue's bars: content preservation >= 0.9" in md
+    assert "Note: Bars (the translation.gate defaults): content preservation >= 0.9" in md
     assert '<section id="table-11"><h2>Table 11: Image-to-image translation (CycleGAN)</h2>' in html
     assert '<a href="#table-11">11. Image-to-image translation (CycleGAN)</a>' in html
     assert (
         re.search(r"<td>5<sup>\d+</sup></td>", html)
-        and "<b>Note:</b> The issue&#x27;s bars" in html
+        and "<b>Note:</b> Bars (the translation.gate defaults)" in html
     )
 
 
@@ -163,7 +165,7 @@ def test_the_grid_rows_are_the_translation_stage_rows():
 
 def test_a_failed_gate_and_missed_bars_show_their_reasons(tmp_path):
     metrics = cyclegan_metrics(a2b=(4.0, 16.0, 0.95), b2a=(12.0, 20.0, 0.7))
-    gate = {"families": {"cyclegan": {"passed": False, "reasons": ["b2a content 0.7 < 0.9"]}}}
+    gate = {"candidate": {"passed": False, "reasons": ["b2a content 0.7 < 0.9"]}}
     write_translation(tmp_path, metrics, gate)
     tables, _, md = build(tmp_path)
     rows = by_label(tables["11"])
@@ -173,7 +175,9 @@ def test_a_failed_gate_and_missed_bars_show_their_reasons(tmp_path):
     assert row1[6] == "FID / identity 0.60 > 0.5 (b2a), content preserved 0.70 < 0.9 (b2a)"
 
     # a verdict on another checkpoint is not this model's
-    write_translation(tmp_path, metrics, {"passed": True, "checkpoint_sha256": "ef" * 32})
+    write_translation(
+        tmp_path, metrics, {"candidate": {"passed": True, "checkpoint_sha256": "ef" * 32}}
+    )
     tables, _, _ = build(tmp_path)
     stale = by_label(tables["11"])[A2B][-1]["not_available"]
     assert stale.endswith(f"judged checkpoint {'ef' * 6}, not the current {'ab' * 6}")

@@ -306,7 +306,12 @@ def report(
         and _who(before) != _who(mv)
         else None,
         "candidate": (
-            {"version": mv.version, **version_metrics(mv), **stored_verdict(reg.get(mv.version))}
+            {
+                "version": mv.version,
+                "checkpoint_sha256": mv.tags.get("checkpoint_sha256"),
+                **version_metrics(mv),
+                **stored_verdict(reg.get(mv.version)),
+            }
             if mv is not None
             else None
         ),
@@ -337,7 +342,7 @@ def markdown(r: dict[str, Any]) -> str:
         lines += [
             f"| {k} | {v if v is None else round(v, 4)} |"
             for k, v in c.items()
-            if k not in ("version", "passed", "forced", "reasons")
+            if k not in ("version", "checkpoint_sha256", "passed", "forced", "reasons")
         ]
     lines += ["", "Gate: " + ", ".join(f"{k} {v}" for k, v in r["gate"].items()), ""]
     return "\n".join(lines)

@@ -22,7 +22,9 @@ from genforge.report.figures import Figure
 from genforge.report.load import NA, ReportInputs, available
 from genforge.report.tables import Noted, Table, loss_spread
 
-CONTENT_MIN = 0.9  # the issue's bars, both directions: content preservation >= 0.9
+CONTENT_MIN = (
+    0.9  # the bars (translation.gate defaults), both directions: content preservation >= 0.9
+)
 FID_VS_IDENTITY_MAX = 0.5  # and translation FID <= 0.5 x the identity baseline's FID
 # Copied from genforge.translation.grid ROWS (tests/report/test_translation_report.py
 # checks they match; importing it would pull torch and the model into the report stage)
@@ -62,12 +64,12 @@ def _top(inputs: ReportInputs, key: str) -> Any:
 def gate_verdict(inputs: ReportInputs) -> str | NA:
     """The translation gate's verdict in words (verdict_text), or NA saying why there is none.
 
-    gate/translation.json may hold the verdict at its top level or, like gate/report.json,
-    under families.cyclegan; one for another checkpoint than metrics/cyclegan.json's is NA."""
+    gate/translation.json (registry/translation.py) holds it under "candidate"; one for
+    another checkpoint than metrics/cyclegan.json's is NA."""
     gate, path = inputs.translation.gate, inputs.layout.translation_gate
     if not available(gate):
         return gate
-    v = gate if "passed" in gate else (gate.get("families") or {}).get(TRANSLATION)
+    v = gate.get("candidate")
     if not isinstance(v, dict) or "passed" not in v:
         return NA(f"{path} holds no verdict (no 'passed')")
     judged = v.get("checkpoint_sha256") or gate.get("checkpoint_sha256")
@@ -93,7 +95,7 @@ def table_translation(inputs: ReportInputs) -> Table:
         "source image's class (identity: the same for the untranslated images); cycle error "
         "the mean |F(G(a)) - a| on [0, 1] pixels."
     )
-    note = f"The issue's bars: {BARS}."
+    note = f"Bars (the translation.gate defaults): {BARS}."
     m = inputs.translation.metrics
     if not available(m):
         return Table("11", title, caption, cols, unavailable=m.reason, note=note)
@@ -134,7 +136,7 @@ def _bars(inputs: ReportInputs) -> tuple[list[str], list[str]]:
 
 
 def add_to_comparison(table: Table, inputs: ReportInputs) -> Table:
-    """Table 1 plus the translation's row: its mean FID (noted: another scale), the issue's
+    """Table 1 plus the translation's row: its mean FID (noted: another scale), the
     bars as strengths and limits, its gate verdict."""
     if not available(inputs.translation.metrics):
         return table
@@ -158,7 +160,7 @@ def add_to_comparison(table: Table, inputs: ReportInputs) -> Table:
     )  # fmt: skip
     table.caption += (
         f" The {LABEL} row is the image-to-image translation model of table 11: its strengths "
-        f"and limits are the issue's bars ({BARS})."
+        f"and limits are the bars ({BARS})."
     )
     return table
 
