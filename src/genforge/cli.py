@@ -310,10 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
             )
             p.add_argument(
                 "--model",
-                choices=("family", "translation"),
-                default="family",
-                help="the families' registered model (default) or the translation model's "
-                "(<registered_model_prefix>-<translation.name>)",
+                choices=("families", "translation"),
+                default="families",
+                help="serve the dataset's registered model (families) or the translation's "
+                "own (params.translation.name; default: %(default)s)",
             )
         if name == "storage":
             p.add_argument(

@@ -11,6 +11,7 @@ import sys
 import warnings
 from collections import Counter
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -121,11 +122,20 @@ def list_folder(root: Path) -> dict[str, list[Path]]:
     return {d.name: _class_files(d, root) for d in class_dirs}
 
 
-def decode_image(path: Path, channels: int, size: int, sizes: Counter | None = None) -> np.ndarray:
+def decode_image(
+    path: Path | BinaryIO,
+    channels: int,
+    size: int,
+    sizes: Counter | None = None,
+    where: str | None = None,
+) -> np.ndarray:
     """Decode one image file into (size, size, channels) uint8; DataError if it is unreadable.
 
-    `sizes`, when given, counts the original (width, height) of each decoded image.
+    `path` may also be an open binary file (e.g. `io.BytesIO` of an uploaded PNG); `where`
+    then names it in the messages (default: the path). `sizes`, when given, counts the
+    original (width, height) of each decoded image.
     """
+    where = str(path) if where is None else where
     try:
         with warnings.catch_warnings():  # PIL warns above 89 Mpx; MAX_PIXELS refuses those
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -136,21 +146,21 @@ def decode_image(path: Path, channels: int, size: int, sizes: Counter | None = N
                 sizes[(w, h)] += 1
             if w * h > MAX_PIXELS:
                 raise DataError(
-                    f"{path}: {w}x{h} = {w * h} pixels, over the {MAX_PIXELS} allowed "
+                    f"{where}: {w}x{h} = {w * h} pixels, over the {MAX_PIXELS} allowed "
                     "(a decompression bomb, or a photo to downscale first)"
                 )
             img.load()  # decode now, so a truncated file fails here and not later
             img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
-            img = convert_mode(img, channels, str(path))
+            img = convert_mode(img, channels, where)
     except DataError:
         raise
     except UnidentifiedImageError:
         raise DataError(
-            f"{path}: cannot decode image: not a readable {', '.join(IMAGE_FORMATS[:-1])} "
+            f"{where}: cannot decode image: not a readable {', '.join(IMAGE_FORMATS[:-1])} "
             f"or {IMAGE_FORMATS[-1]} file (other formats are refused, whatever the name says)"
         ) from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise DataError(f"{path}: cannot decode image ({exc})") from None
+        raise DataError(f"{where}: cannot decode image ({exc})") from None
     return fit_image(img, size)
 
 

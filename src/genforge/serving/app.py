@@ -1,7 +1,9 @@
 """The FastAPI app of `genforge serve`: /health, /invocations (MLflow's protocol), the
 page at / and its JSON API under /api. Every request takes the follower's current
 model once, so a swap lands between requests; sampling runs in worker threads within
-the `Limiter`'s bounds.
+the `Limiter`'s bounds. A sampler's page generates (/api/generate, interpolate,
+inpaint); a translation model's translates one upload (/api/translate); each refuses
+the other's operations by name.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ STATIC = Path(__file__).with_name("static")
 GRID = ("n", "seed", "label", "version", "truncation", "steps", "psi")
 INTERP = ("seed_a", "seed_b", "label", "version", "points", "t")
 INPAINT = ("index", "seed", "version", "draws")
+TRANSLATE = ("image", "direction", "version")
+HINTS = {  # what to do instead, when an operation meets the other kind of model
+    "translation": "POST an image to /api/translate or /invocations",
+    "generation": "POST {'n': ...} rows to /invocations or use /api/generate",
+}
 
 
 def png64(images: torch.Tensor) -> list[str]:
@@ -48,7 +55,17 @@ class Api:
     def __init__(self, follower: Follower, cfg: ServeConfig, test: tuple | None):
         self.follower, self.cfg, self.test = follower, cfg, test
 
-    def served(self, version: Any) -> Served:
+    def served(self, version: Any, kind: str | None = None) -> Served:
+        """The champion or `version`; with `kind`, refused (400) if it is another kind."""
+        served = self._served(version)
+        if kind is not None and served.kind != kind:
+            raise HttpError(
+                400,
+                f"{served.family} v{served.version} is a {served.kind} model; {HINTS[served.kind]}",
+            )
+        return served
+
+    def _served(self, version: Any) -> Served:
         if version not in (None, ""):
             if not str(version).isdigit():
                 raise HttpError(
@@ -66,6 +83,14 @@ class Api:
         return served
 
     def info(self, served: Served) -> dict[str, Any]:
+        if served.kind == "translation":  # describe() names its directions and shape
+            return {
+                **served.describe(),
+                "capabilities": {"translate": True},
+                "max_images": min(self.cfg.max_images, served.max_n),
+                "max_body_bytes": self.cfg.max_body_bytes,
+                "test_images": 0,
+            }
         caps = generate.capabilities(served.model)
         caps["inpaint"] = caps["inpaint"] and self.test is not None
         return {
@@ -77,7 +102,7 @@ class Api:
 
     def grid(self, values: dict[str, Any]) -> tuple[Served, torch.Tensor, list]:
         f = Fields(values, GRID)
-        served = self.served(values.get("version"))
+        served = self.served(values.get("version"), "generation")
         caps, model = generate.capabilities(served.model), served.model
         n = f.integer("n", 16, 1, min(self.cfg.max_images, served.max_n))
         seed, label = f.integer("seed", 0, 0, MAX_SEED - 1), f.label(caps)
@@ -96,7 +121,7 @@ class Api:
 
     def interpolate(self, values: dict[str, Any]) -> dict[str, Any]:
         f = Fields(values, INTERP)
-        served = self.served(values.get("version"))
+        served = self.served(values.get("version"), "generation")
         caps = generate.capabilities(served.model)
         if not caps["latent"]:
             raise HttpError(400, f"{served.family} v{served.version} has no latent to interpolate")
@@ -109,7 +134,7 @@ class Api:
 
     def inpaint(self, values: dict[str, Any]) -> dict[str, Any]:
         f = Fields(values, INPAINT)
-        served = self.served(values.get("version"))
+        served = self.served(values.get("version"), "generation")
         if not generate.can_inpaint(served.model):
             raise HttpError(
                 400, f"{served.family} v{served.version} has no denoiser to inpaint with"
@@ -123,6 +148,33 @@ class Api:
         label = int(y[index]) if served.model.cfg.conditional else None
         images = generate.inpaint(served.model, source, label, seed, draws)
         return {"version": served.version, "label": label, "images": png64(images)}
+
+    def translate(self, values: dict[str, Any]) -> dict[str, Any]:
+        """One uploaded image through the translation model: what the model saw (the
+        upload fitted to its shape), its translation, and that translated back."""
+        from genforge.serving.pyfunc_translation import (
+            TranslationRequest,
+            parse_translation_rows,
+            translate_requests,
+        )
+
+        Fields(values, TRANSLATE)  # unknown fields are refused by name
+        served = self.served(values.get("version"), "translation")
+        row = {k: values[k] for k in ("image", "direction") if k in values}
+        try:
+            [req] = parse_translation_rows([row], 1, served.python_model.image_shape)
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from None
+        [out] = translate_requests(served.model, [req])
+        back = "b2a" if req.direction == "a2b" else "a2b"
+        [cycle] = translate_requests(served.model, [TranslationRequest(out, back)])
+        return {
+            "version": served.version,
+            "family": served.family,
+            "direction": req.direction,
+            "label": served.describe()["directions"][req.direction] or req.direction,
+            "images": png64(torch.stack([req.image, out, cycle])),  # input, translation, back
+        }
 
 
 def load_test_images(prepared: Path | None):
@@ -242,6 +294,11 @@ def create_app(follower: Follower, cfg: ServeConfig, prepared: Path | None = Non
     async def inpaint(request: Request):
         values = parse_object(await read_body(request, cfg.max_body_bytes))
         return await run(api.inpaint, values)
+
+    @app.post("/api/translate")
+    async def translate(request: Request):
+        values = parse_object(await read_body(request, cfg.max_body_bytes))
+        return await run(api.translate, values)
 
     app.state.api = api
     return app

@@ -2,7 +2,10 @@
 
 A version is served only when its artifact downloads, its checkpoint matches the
 registry's `checkpoint_sha256` tag (when the version has one), MLflow loads it from
-code with pickle deserialization disabled, and a smoke sample comes out well-formed.
+code with pickle deserialization disabled, it is the kind of model the server serves
+(a sampler, `generation`, or a translator, `translation`: the loaded model says which,
+and a `kind` tag must agree), and a smoke answer comes out well-formed: two samples,
+or two images translated both ways.
 Any failure is a `LoadError` naming the version and the step that failed; the caller
 keeps serving what it had.
 """
@@ -20,11 +23,13 @@ from typing import Any
 import torch
 
 from genforge.errors import GenforgeError
-from genforge.layout import CHECKPOINT
+from genforge.layout import CHECKPOINT, TRANSLATION
 from genforge.tracking.runs import file_sha256  # the digest the registry records
+from genforge.translation.cyclegan import DIRECTIONS
 
 DIGEST_TAG = "checkpoint_sha256"  # set by the registry when it registers a version
 NO_PICKLES = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+TRANSLATION_KIND = "translation"  # ImageTranslator.kind; samplers are "generation"
 
 
 class LoadError(GenforgeError):
@@ -39,20 +44,36 @@ class Served:
     version: str
     tags: dict[str, str]
     pyfunc: Any  # mlflow.pyfunc.PyFuncModel
-    model: Any  # genforge GenerativeModel (EMA weights, eval mode, CPU)
+    model: Any  # GenerativeModel (EMA weights) or CycleGan; eval mode, CPU
     max_n: int
     checkpoint_sha256: str
     loaded_at: str
     files: Any = field(repr=False, default=None)  # the downloaded model, kept while served
 
     @property
+    def python_model(self) -> Any:  # ImageSampler or ImageTranslator
+        return self.pyfunc.unwrap_python_model()
+
+    @property
+    def kind(self) -> str:
+        return getattr(self.python_model, "kind", "generation")  # older samplers: no attribute
+
+    @property
     def family(self) -> str:
-        return self.tags.get("family") or self.model.family
+        return self.tags.get("family") or getattr(self.model, "family", TRANSLATION)
 
     def describe(self) -> dict[str, Any]:
         """What /health and the page say about this version."""
+        extra = {}
+        if self.kind == TRANSLATION_KIND:  # the registry's names of the two directions
+            names = json.loads(self.tags.get("directions") or "{}")
+            extra = {
+                "directions": {d: names.get(d) for d in DIRECTIONS},  # None: unnamed
+                "image_shape": self.python_model.image_shape,
+            }
         return {
             "version": self.version,
+            "kind": self.kind,
             "family": self.family,
             "data_hash": self.tags.get("data_hash"),
             "checkpoint_sha256": self.checkpoint_sha256,
@@ -61,6 +82,7 @@ class Served:
             "metrics": json.loads(self.tags.get("metrics", "{}")),
             "gate_passed": self.tags.get("gate.passed") == "true",
             "gate_forced": self.tags.get("gate.forced") == "true",
+            **extra,
         }
 
 
@@ -76,13 +98,16 @@ def _checkpoint(root: Path, where: str) -> Path:
 
 
 def smoke_test(served: Served) -> None:
-    """Finite weights and a well-formed two-image answer through the pyfunc model."""
+    """Finite weights and a well-formed answer through the pyfunc model."""
     model = served.model
     bad = [
         n for n, p in model.state_dict().items() if p.is_floating_point() and not p.isfinite().all()
     ]
     if bad:
         raise LoadError(f"v{served.version}: non-finite weights in {', '.join(bad[:3])}")
+    if served.kind == TRANSLATION_KIND:
+        smoke_translate(served)
+        return
     row = {"n": min(2, served.max_n), "seed": 0, "label": 0 if model.cfg.conditional else None}
     out = served.pyfunc.predict([row])
     if len(out) != row["n"] or list(out["shape"].iloc[0]) != list(model.image_shape):
@@ -93,8 +118,40 @@ def smoke_test(served: Served) -> None:
         )
 
 
-def load_version(client, name: str, version: str) -> Served:
-    """Download, verify, load and smoke-test `models:/<name>/<version>`."""
+def smoke_translate(served: Served) -> None:
+    """Two synthetic images translated each way come back as two images of the model's shape."""
+    from genforge.serving.pyfunc_translation import example_png
+
+    shape = served.python_model.image_shape
+    n = min(2, served.max_n)
+    for direction in DIRECTIONS:
+        rows = [{"image": example_png(shape, k), "direction": direction} for k in range(n)]
+        out = served.pyfunc.predict(rows)
+        shapes = [list(s) for s in out["shape"]] if len(out) else []
+        if len(out) != n or any(s != shape for s in shapes):
+            raise LoadError(
+                f"v{served.version}: smoke translation {direction} gave {len(out)} rows of "
+                f"shapes {shapes}, expected {n} of {shape}"
+            )
+
+
+def check_kind(served: Served, kind: str | None) -> None:
+    """The loaded model is what the server serves, and what the registry's tag says."""
+    declared = served.tags.get("kind")
+    if declared and declared != served.kind:
+        raise LoadError(
+            f"v{served.version}: tagged kind={declared} but its model is a {served.kind} model"
+        )
+    if kind is not None and served.kind != kind:
+        raise LoadError(
+            f"v{served.version}: a {served.kind} model; this server serves {kind} models "
+            "(genforge serve --model)"
+        )
+
+
+def load_version(client, name: str, version: str, kind: str | None = None) -> Served:
+    """Download, verify, load and smoke-test `models:/<name>/<version>`; `kind`
+    ("generation" or "translation", None: either) is what the caller serves."""
     import mlflow
 
     where = f"{name} v{version}"
@@ -130,6 +187,7 @@ def load_version(client, name: str, version: str) -> Served:
                 now(),
                 files,
             )
+            check_kind(served, kind)
             smoke_test(served)
     except LoadError:
         files.cleanup()

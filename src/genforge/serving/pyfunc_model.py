@@ -50,18 +50,18 @@ class SampleRequest:
     psi: float | None = None  # truncation (stylegan): 1 = none, 0 = the average w
 
 
-def _records(payload: Any) -> list[dict[str, Any]]:
-    """DataFrame / dict / list of dicts -> list of dicts (anything else is refused)."""
+def _records(
+    payload: Any, expected: str = "{'n': int, 'seed': int, 'label': int or null}"
+) -> list[dict[str, Any]]:
+    """DataFrame / dict / list of dicts -> list of dicts (anything else is refused, saying
+    the `expected` row)."""
     if hasattr(payload, "to_dict") and hasattr(payload, "columns"):
         return payload.to_dict(orient="records")
     if isinstance(payload, dict):
         return [payload]
     if isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
         return payload
-    raise ValueError(
-        f"expected rows of {{'n': int, 'seed': int, 'label': int or null}}, "
-        f"got {type(payload).__name__}"
-    )
+    raise ValueError(f"expected rows of {expected}, got {type(payload).__name__}")
 
 
 def _integer(value: Any, field: str, row: int) -> int | None:
@@ -139,6 +139,8 @@ class ImageSampler(mlflow.pyfunc.PythonModel):
     Built with no arguments by `pyfunc_code.py` (models-from-code); everything it needs
     comes from the model's context: the checkpoint artifact and `model_config["max_n"]`.
     """
+
+    kind = "generation"  # what the server asks of a loaded model (cf. ImageTranslator)
 
     def __init__(self):
         self.max_n = 0

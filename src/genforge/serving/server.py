@@ -1,7 +1,13 @@
-"""`genforge serve`: connect to the registry, load the champion, follow it, serve HTTP."""
+"""`genforge serve`: connect to the registry, load the champion, follow it, serve HTTP.
+
+`--model families` (the default) serves the dataset's registered model (a sampler);
+`--model translation` the translation model's own (translation.name, a CycleGAN), with
+the same alias following, /health, /invocations and page.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -16,29 +22,40 @@ from genforge.serving.follower import Follower
 from genforge.tracking import lineage
 
 log = logging.getLogger("genforge.serve")
+# --model: which registered model, and the kind of model its versions must be
+MODELS = {
+    "families": (lineage.registered_model_name, "generation"),
+    "translation": (lineage.translation_model_name, "translation"),
+}
 
 
 class ServeError(GenforgeError):
     """The service cannot start (registry unreachable, port in use, ...)."""
 
 
-def build(params: Params, cfg: ServeConfig, root: Path = Path(".")):
-    """(app, follower) for this project's registered model; the first poll runs here, so
-    a reachable champion is served from the first request."""
+def build(params: Params, cfg: ServeConfig, root: Path = Path("."), model: str = "families"):
+    """(app, follower) for this project's registered model (`model`: a key of MODELS); the
+    first poll runs here, so a reachable champion is served from the first request."""
     import mlflow
 
     from genforge.serving.app import create_app
+    from genforge.serving.loader import load_version
 
+    if model not in MODELS:
+        raise ServeError(f"--model {model!r}: allowed: {', '.join(MODELS)}")
+    model_name, kind = MODELS[model]
     uri = lineage.tracking_uri(params, root)
-    name = lineage.registered_model_name(params)
+    name = model_name(params)
     mlflow.set_tracking_uri(uri)
-    follower = Follower(mlflow.MlflowClient(uri), name, cfg.poll_s)
+    loader = functools.partial(load_version, kind=kind)
+    follower = Follower(mlflow.MlflowClient(uri), name, cfg.poll_s, loader)
     follower.poll_once()
     if follower.current is None:
         why = (follower.failed or {}).get("error") or follower.registry_error
         log.warning("no champion served yet (%s); polling %s every %.3g s", why, uri, cfg.poll_s)
-    prepared = Layout(Path(root)).prepared
-    return create_app(follower, cfg, prepared if prepared.is_dir() else None), follower
+    prepared = Layout(Path(root)).prepared  # test images to inpaint (samplers only)
+    test = prepared if prepared.is_dir() and kind == "generation" else None
+    return create_app(follower, cfg, test), follower
 
 
 def serve_config(cfg: ServeConfig, **flags) -> ServeConfig:
@@ -57,8 +74,10 @@ def serve_config(cfg: ServeConfig, **flags) -> ServeConfig:
         raise ServeError(f"invalid option(s): {problems}") from None
 
 
-def serve(params: Params, cfg: ServeConfig, root: Path = Path(".")) -> None:
-    """Run the service until interrupted (SIGINT/SIGTERM end it cleanly)."""
+def serve(
+    params: Params, cfg: ServeConfig, root: Path = Path("."), model: str = "families"
+) -> None:
+    """Run the service of `model` (MODELS) until interrupted (SIGINT/SIGTERM end it cleanly)."""
     import uvicorn
 
     check_port(cfg.host, cfg.port)
@@ -68,7 +87,7 @@ def serve(params: Params, cfg: ServeConfig, root: Path = Path(".")) -> None:
     )
     # each request samples on its own thread; split the cores between them
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // cfg.max_concurrent))
-    app, follower = build(params, cfg, root)
+    app, follower = build(params, cfg, root, model)
     follower.start()
     log.info(
         "starting on http://%s:%d for models:/%s@champion (page at /, health at /health)",

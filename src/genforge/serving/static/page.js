@@ -1,5 +1,6 @@
 // The page of `genforge serve`: asks /api/info what the shown version can do and shows
-// only those controls. No libraries, no external requests.
+// only those controls: a sampler's grid, interpolation and inpainting, or a translation
+// model's upload box. No libraries, no external requests.
 "use strict";
 const $ = (id) => document.getElementById(id);
 let info = null;
@@ -83,6 +84,62 @@ async function inpaint() {
   catch (e) { status(e.message, true); }
 }
 
+function readAsBase64(file) {
+  return new Promise((ok, fail) => {
+    const reader = new FileReader();
+    reader.onload = () => ok(reader.result.split(",", 2)[1]);
+    reader.onerror = () => fail(new Error(`${file.name}: cannot be read`));
+    reader.readAsDataURL(file);
+  });
+}
+
+async function shrunkPng(file) {
+  // a file too large for serve.max_body_bytes (or not a PNG) is redrawn as a PNG of at
+  // most 4x the model's side; the server still crops, converts and resizes it
+  const url = URL.createObjectURL(file);
+  try {
+    const img = new Image();
+    await new Promise((ok, fail) => {
+      img.onload = ok;
+      img.onerror = () => fail(new Error(`${file.name}: not an image this browser can read`));
+      img.src = url;
+    });
+    const scale = Math.min(1, 4 * info.image_shape[1] / Math.max(img.naturalWidth, img.naturalHeight));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
+    canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
+    canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+    return canvas.toDataURL("image/png").split(",", 2)[1];
+  } finally { URL.revokeObjectURL(url); }
+}
+
+async function uploadBase64(file) {
+  // a small PNG goes as it is, so the server's data layer sees the file's own pixels
+  const fits = 4 * Math.ceil(file.size / 3) + 1024 < info.max_body_bytes;
+  return file.type === "image/png" && fits ? readAsBase64(file) : shrunkPng(file);
+}
+
+async function translate() {
+  const file = $("upload").files[0];
+  if (!file) { status("choose an image file first", true); return; }
+  try {
+    const req = {image: await uploadBase64(file), direction: $("direction").value, version: version()};
+    const data = await call("/api/translate", req);
+    show($("translation"), data.images);
+    const names = ["input (as the model sees it)", "translation", "translated back"];
+    [...$("translation").children].forEach((img, i) => { img.alt = names[i]; img.title = names[i]; });
+    $("translation-caption").textContent = `${data.label}: ${names.join(", ")}`;
+    status(`${file.name} translated ${data.direction} by ${data.family} v${data.version}`);
+    document.body.dataset.translated = Number(document.body.dataset.translated || 0) + 1;
+  } catch (e) { status(e.message, true); }
+}
+
+function describeTranslation() {
+  $("direction").replaceChildren(...Object.entries(info.directions).map(([value, text]) => new Option(text ? `${value}: ${text}` : value, value)));
+  for (const box of ["generate-box", "interp-box", "inpaint-box"]) $(box).hidden = true;
+  $("translate-box").hidden = false;
+}
+
 function describe() {
   const caps = info.capabilities;
   $("summary").textContent = `${info.family} v${info.version}, data ${(info.data_hash || "?").slice(0, 12)}, ` +
@@ -95,6 +152,9 @@ function describe() {
     row.children[1].textContent = typeof v === "number" ? v.toPrecision(4) : String(v);
     return row;
   }));
+  if (info.kind === "translation") { describeTranslation(); return; }
+  $("generate-box").hidden = false;
+  $("translate-box").hidden = true;
   const labels = caps.conditional ? [["", "all (in turn)"], ...[...Array(caps.num_classes).keys()].map((k) => [k, String(k)])] : [["", "unconditional"]];
   $("label").replaceChildren(...labels.map(([value, text]) => new Option(text, value)));
   $("count").max = info.max_images;
@@ -130,6 +190,7 @@ $("generate").addEventListener("click", generate);
 $("strip-button").addEventListener("click", strip);
 $("interp-t").addEventListener("input", moveT);
 $("inpaint-button").addEventListener("click", inpaint);
+$("translate-button").addEventListener("click", translate);
 $("truncation").addEventListener("input", () => {
   const v = Number($("truncation").value);
   $("truncation-value").textContent = v < 3 ? v.toFixed(1) : "off";
