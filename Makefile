@@ -47,4 +47,4 @@ test: lint
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf data/raw data/prepared models metrics reports studies gate mlruns mlartifacts mlflow.db .pytest_cache
+	rm -rf data/raw data/prepared models metrics plots evals reports studies gate mlruns mlartifacts mlflow.db .pytest_cache

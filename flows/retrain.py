@@ -258,10 +258,11 @@ def retrain(
 
 
 def lineage_files(repo: str) -> list[str]:
-    """What git records of a run: dvc.lock, the DVC metrics and the .gitignores DVC wrote."""
+    """What git records of a run: dvc.lock, the DVC metrics and plots, the .gitignores DVC wrote."""
     root = Path(repo)
     out = Layout(root)
-    found = [root / "dvc.lock", out.folder("metrics"), out.featurizer / FEATURIZER_METRICS]
+    found = [root / "dvc.lock", out.folder("metrics"), out.folder("plots")]
+    found.append(out.featurizer / FEATURIZER_METRICS)
     found += [
         p
         for d in (out.raw.parent, out.folder("models"), out.folder("evals"))

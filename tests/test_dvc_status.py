@@ -50,6 +50,9 @@ def _write_outputs(root: Path) -> None:
             path.write_text("stand-in\n")
         out.metrics(f).parent.mkdir(parents=True, exist_ok=True)
         out.metrics(f).write_text(json.dumps({"fid": 1.0}) + "\n")
+        for plot in (out.loss_plot(f), out.fid_plot(f)):
+            plot.parent.mkdir(parents=True, exist_ok=True)
+            plot.write_text("[]\n")
 
 
 def _stale(root: Path) -> set[str]:
@@ -108,3 +111,24 @@ def test_editing_the_translation_model_makes_only_translate_stale(project):
     cyclegan = project / "src/genforge/translation/cyclegan.py"
     cyclegan.write_text(cyclegan.read_text() + "\n# a change to the CycleGAN only\n")
     assert _stale(project) == {"translate"}  # the report reads its files, not its code
+
+
+def test_the_curves_are_dvc_plots(project):
+    """`dvc plots show` reads the losses and FID curves the stages write (JSON arrays)."""
+    from genforge.evaluation.curve import write_curve
+    from genforge.plots import losses_plot
+
+    out = Layout(project)
+    log = project / "train_log.jsonl"
+    log.write_text(
+        "".join(json.dumps({"step": s, "loss": 1.0 / s, "lr": 0.1}) + "\n" for s in (1, 2))
+    )
+    losses_plot(log, out.loss_plot("gan"))
+    write_curve(out.fid_plot("gan"), [{"step": 500, "fid": 3.0, "n_samples": 200}])
+    shown = json.loads(dvc_repo.dvc("plots", "show", "--json", cwd=project, capture=True))
+    assert not shown.get("errors"), shown.get("errors")
+    data = shown["data"]
+    values = data[str(Layout(Path("")).loss_plot("gan"))][0]["content"]["data"]["values"]
+    assert [v["step"] for v in values] == [1, 2]
+    fid = data[str(Layout(Path("")).fid_plot("gan"))][0]["content"]
+    assert fid["data"]["values"][0]["fid"] == 3.0 and fid["encoding"]["x"]["field"] == "step"

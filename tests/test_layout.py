@@ -36,6 +36,14 @@ def test_dvc_yaml_declares_the_layouts_paths():
     assert _outs(stages["evaluate"]["do"]) == [str(out.evals(ITEM))]
     assert _outs(stages["study"]) == [FOLDERS["studies"]]
     assert _outs(stages["report"]) == [str(out.reports)]
+    # the DVC plots: losses per train@, FID against step per evaluate@, the translation's losses
+    assert _outs(stages["train"]["do"], "plots") == [str(out.loss_plot(ITEM))]
+    assert _outs(stages["evaluate"]["do"], "plots") == [str(out.fid_plot(ITEM))]
+    assert _outs(stages["translate"], "plots") == [str(out.loss_plot(layout.TRANSLATION))]
+    assert _outs(stages["translate"]) == [
+        str(out.model_dir(layout.TRANSLATION)),
+        str(out.evals(layout.TRANSLATION)),
+    ]
     # what the evaluation reads: the family's training output and the featurizer's files
     deps = stages["evaluate"]["do"]["deps"]
     assert str(out.model_dir(ITEM)) in deps and str(out.prepared) in deps

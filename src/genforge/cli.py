@@ -60,6 +60,7 @@ def cmd_train(params: Params, args: argparse.Namespace) -> None:
             prepared_dir=OUT.prepared,
             out_dir=OUT.model_dir(args.family),
             callbacks=callbacks,
+            loss_plot=OUT.loss_plot(args.family),
         )
 
 
@@ -95,6 +96,7 @@ def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
         out_path=OUT.metrics(args.family),
         cache_dir=Path(params.evaluate.cache_dir),
         evals_dir=OUT.evals(args.family),
+        curve_path=OUT.fid_plot(args.family),
     )
     print(summary_line(m) + f" -> {OUT.metrics(args.family)}")
     paths = {

@@ -10,7 +10,8 @@ test until both match.
     models/<family>/   checkpoint.pt, train_log.jsonl, samples.png, train_summary.json
     models/featurizer/ featurizer.pt, metrics.json, calibration.json
     metrics/<family>.json
-    evals/<family>/    fid_curve.jsonl, samples.png, fooled.png, copies.png
+    evals/<family>/    samples.png, fooled.png, copies.png
+    plots/<family>/    losses.json (train), fid_vs_step.json (evaluate): DVC plots
     models/cyclegan/   checkpoint.pt, train_log.jsonl, train_summary.json,
                        featurizers/{A,B}/featurizer.pt  (the translation, `translate` stage)
     metrics/cyclegan.json, evals/cyclegan/translations.png
@@ -36,6 +37,7 @@ FOLDERS = {
     "gate": "gate",
     "studies": "studies",
     "reports": "reports",
+    "plots": "plots",
 }
 
 # File names inside them.
@@ -43,7 +45,9 @@ CHECKPOINT = "checkpoint.pt"  # models/<family>/: the training checkpoint (train
 STEP_LOG = "train_log.jsonl"  # models/<family>/: one JSON record per logged step
 TRAIN_SUMMARY = "train_summary.json"  # models/<family>/: steps, seconds, images/s
 GRID = "samples.png"  # models/<family>/ and evals/<family>/: the fixed-seed sample grid
-CURVE = "fid_curve.jsonl"  # evals/<family>/: FID of the training snapshots against step
+# plots/<family>/: the curves DVC plots (`dvc plots show`, `dvc plots diff`), JSON arrays
+CURVE = "fid_vs_step.json"  # FID of the training snapshots against step (evaluate stage)
+LOSS_PLOT = "losses.json"  # the losses against step, from train_log.jsonl (train stage)
 FOOLED_GRID = "fooled.png"  # evals/<family>/: the samples the two-sample test took for data
 COPIES_GRID = "copies.png"  # evals/<family>/: generated samples above their closest train image
 FEATURIZER_WEIGHTS = "featurizer.pt"  # models/featurizer/
@@ -96,6 +100,12 @@ class Layout:
 
     def evals(self, family: str) -> Path:
         return self.folder("evals") / family
+
+    def loss_plot(self, family: str) -> Path:
+        return self.folder("plots") / family / LOSS_PLOT
+
+    def fid_plot(self, family: str) -> Path:
+        return self.folder("plots") / family / CURVE
 
     # what the flow, the studies and the report write
     @property

@@ -23,8 +23,9 @@ def test_evaluation_scores_one_snapshot_per_sample_every(digits, tmp_path):
     evaluate_family(
         params, "vae", root / "data/prepared", models, root / "models/featurizer",
         tmp_path / "metrics/vae.json", tmp_path / "cache", evals_dir=tmp_path / "evals/vae",
+        curve_path=tmp_path / "plots/vae" / CURVE,
     )  # fmt: skip
-    points = read_curve(tmp_path / "evals/vae" / CURVE)
+    points = read_curve(tmp_path / "plots/vae" / CURVE)  # a JSON array: a DVC plot file
     assert [p["step"] for p in points] == [10, 20]
     assert all(p["n_samples"] == 40 and math.isfinite(p["fid"]) and p["fid"] > 0 for p in points)
 

@@ -13,6 +13,7 @@ from PIL import Image
 
 from genforge.config import FAMILIES
 from genforge.grids import png_bytes
+from genforge.layout import Layout
 from tests.conftest import tiny_params
 
 REPORT = {
@@ -91,7 +92,7 @@ RANK = ["gan", "vae", "diffusion", "pixelcnn", "stylegan", "vaegan"]
 
 
 def write_fixtures(root: Path, families: list[str]) -> None:
-    """metrics/, evals/<f>/fooled.png, evals/<f>/fid_curve.jsonl and gate/report.json."""
+    """metrics/, evals/<f>/fooled.png, plots/<f>/fid_vs_step.json and gate/report.json."""
     rng = np.random.default_rng(0)
     (root / "metrics").mkdir(parents=True, exist_ok=True)
     # The fixture's numbers go by this rank (gan best, vae the champion), whatever order
@@ -103,9 +104,8 @@ def write_fixtures(root: Path, families: list[str]) -> None:
         img = Image.fromarray(rng.integers(0, 255, (18, 36, 3), dtype=np.uint8))
         (root / "evals" / f / "fooled.png").write_bytes(png_bytes(img))
         curve = [{"step": s, "fid": 50.0 / s + i, "n_samples": 50} for s in (2, 4, 6)]
-        (root / "evals" / f / "fid_curve.jsonl").write_text(
-            "".join(json.dumps(r) + "\n" for r in curve)
-        )
+        Layout(root).fid_plot(f).parent.mkdir(parents=True, exist_ok=True)
+        Layout(root).fid_plot(f).write_text(json.dumps(curve))
     verdicts = {
         f: {
             "passed": i == 1,

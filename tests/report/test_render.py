@@ -91,8 +91,7 @@ def test_missing_inputs_render_as_not_available(tree):
     """No gate, no FID curves, no fooled grids, one family unevaluated and one untrained."""
     shutil.rmtree(tree / "gate")
     shutil.rmtree(tree / "evals")
-    for curve in tree.glob("evals/*/fid_curve.jsonl"):
-        curve.unlink()
+    shutil.rmtree(tree / "plots")
     (tree / "metrics" / "pixelcnn.json").unlink()
     shutil.rmtree(tree / "models" / "vaegan")
     summary = build_report(report_params(), tree)
@@ -100,7 +99,7 @@ def test_missing_inputs_render_as_not_available(tree):
     for n in TABLES:
         assert f"## Table {n}: " in md
     figs = summary["figures"]
-    assert "fid_curve.jsonl" in figs["fid_vs_step"]
+    assert "fid_vs_step.json" in figs["fid_vs_step"]
     assert "vaegan/checkpoint.pt is missing" in figs["interpolation-vaegan"]
     assert "samples.png is missing" in figs["samples-vaegan"]
     assert "fooled.png is missing" in figs["fooled-gan"]

@@ -3,8 +3,9 @@
 Training writes the EMA weights every ``train.sample_every`` steps and at the end
 (``models/<family>/snapshots/``, see `training.checkpoint.EmaSnapshots`); the evaluate
 stage scores each with ``evaluate.curve_samples`` samples (fixed seed, so the points
-differ only by the weights) and writes ``evals/<family>/fid_curve.jsonl`` with
-``{"step", "fid", "n_samples"}`` per line, for the report's FID-vs-step figure.
+differ only by the weights) and writes ``plots/<family>/fid_vs_step.json``, a JSON
+array of ``{"step", "fid", "n_samples"}`` (a DVC plot of the evaluate stage, and the
+report's FID-vs-step figure).
 Training therefore needs neither the featurizer nor this code. The real statistics
 come from the evaluation cache, so a point costs one small sampling and one feature
 pass. FID with few samples is biased upwards: compare the points of one curve, not a
@@ -13,13 +14,12 @@ curve point with metrics/<family>.json.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from genforge.data.atomic import write_text_atomic
 from genforge.evaluation.diversity import proportional_labels
 from genforge.evaluation.sampling import check_fits, sample_images
 from genforge.evaluation.scoring import Judge
+from genforge.plots import read_plot, write_plot
 from genforge.training.checkpoint import load_snapshots
 
 
@@ -37,9 +37,10 @@ def fid_curve(model, model_dir: Path, judge: Judge, n: int, seed: int) -> list[d
 
 
 def write_curve(path: Path, points: list[dict]) -> None:
-    write_text_atomic(Path(path), "".join(json.dumps(p) + "\n" for p in points))
+    """A JSON array of records: the format DVC plots read (genforge.plots)."""
+    write_plot(Path(path), points)
 
 
 def read_curve(path: Path) -> list[dict]:
     """The points of a curve file, in file order."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return read_plot(Path(path))

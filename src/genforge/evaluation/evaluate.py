@@ -30,7 +30,7 @@ from genforge.evaluation.reference import reference_for
 from genforge.evaluation.sampling import EvaluationError, check_fits, sample_images
 from genforge.evaluation.scoring import Judge, Scored, load_judge
 from genforge.grids import grid_image, grid_samples
-from genforge.layout import CHECKPOINT, COPIES_GRID, CURVE, FOOLED_GRID, GRID
+from genforge.layout import CHECKPOINT, COPIES_GRID, FOOLED_GRID, GRID
 from genforge.training.checkpoint import load_checkpoint, load_model
 
 FOOLED = 16  # images in fooled.png
@@ -108,9 +108,10 @@ def evaluate_family(
     out_path: Path,
     cache_dir: Path,
     evals_dir: Path | None = None,
+    curve_path: Path | None = None,
 ) -> dict[str, Any]:
-    """Score models/<family>'s EMA weights; write `out_path` (and into `evals_dir` the
-    sample grids and the FID-vs-step curve of the training snapshots)."""
+    """Score models/<family>'s EMA weights; write `out_path` (into `evals_dir` the sample
+    grids, and to `curve_path` the FID-vs-step curve of the training snapshots)."""
     cfg = params.evaluate
     judge = load_judge(cfg, prepared_dir, featurizer_dir, cache_dir)
     path = Path(models_dir) / family / CHECKPOINT
@@ -132,8 +133,9 @@ def evaluate_family(
     metrics.update(checkpoint_sha256=digest, checkpoint_step=int(state["step"]))
     if evals_dir is not None:
         write_images(Path(evals_dir), model, images, scored, judge)
+    if curve_path is not None:
         curve = fid_curve(model, path.parent, judge, cfg.curve_samples, cfg.seed)
-        write_curve(Path(evals_dir) / CURVE, curve)
+        write_curve(Path(curve_path), curve)
     write_json_atomic(Path(out_path), metrics)
     return metrics
 

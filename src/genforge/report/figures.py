@@ -43,7 +43,7 @@ def fid_vs_step(inputs: ReportInputs) -> bytes | NA:
     curves = {f: x.fid_curve for f, x in inputs.families.items() if available(x.fid_curve)}
     if not curves:
         return NA(
-            "no evals/<family>/fid_curve.jsonl (the evaluate stage scores the training snapshots)"
+            "no plots/<family>/fid_vs_step.json (the evaluate stage scores the training snapshots)"
         )
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for f, rows in curves.items():

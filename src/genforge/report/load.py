@@ -14,7 +14,6 @@ from typing import Any
 
 from genforge.layout import (
     COPIES_GRID,
-    CURVE,
     FOOLED_GRID,
     GRID,
     STEP_LOG,
@@ -104,6 +103,21 @@ def read_jsonl(path: Path, what: str) -> list[dict] | NA:
     return rows
 
 
+def read_records(path: Path, what: str) -> list[dict] | NA:
+    """A JSON array of records (a DVC plot file, genforge.plots), or NA."""
+    if not path.is_file():
+        return NA(f"{what}: {path} is missing")
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return NA(f"{what}: {path} is unreadable ({exc.__class__.__name__})")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return NA(f"{what}: {path} does not hold a JSON array of records")
+    if not rows:
+        return NA(f"{what}: {path} is empty")
+    return rows
+
+
 def read_png(path: Path, what: str) -> bytes | NA:
     if not path.is_file():
         return NA(f"{what}: {path} is missing")
@@ -114,7 +128,7 @@ def read_png(path: Path, what: str) -> bytes | NA:
 
 
 def load_family(layout: Layout, family: str) -> FamilyInputs:
-    """Read models/<family>/*, metrics/<family>.json and evals/<family>/*."""
+    """Read models/<family>/*, metrics/<family>.json, evals/<family>/* and its FID curve."""
     mdir, evals, ckpt = layout.model_dir(family), layout.evals(family), layout.checkpoint(family)
     return FamilyInputs(
         family=family,
@@ -123,7 +137,7 @@ def load_family(layout: Layout, family: str) -> FamilyInputs:
         log=read_jsonl(mdir / STEP_LOG, "training log"),
         samples_png=read_png(mdir / GRID, "sample grid"),
         checkpoint=ckpt if ckpt.is_file() else NA(f"checkpoint: {ckpt} is missing"),
-        fid_curve=read_jsonl(evals / CURVE, "FID curve"),
+        fid_curve=read_records(layout.fid_plot(family), "FID curve"),
         fooled_png=read_png(evals / FOOLED_GRID, "fooled samples"),
         copies_png=read_png(evals / COPIES_GRID, "closest pairs"),
     )

@@ -21,6 +21,7 @@ from genforge.grids import grid_image
 from genforge.layout import GRID, STEP_LOG, TRAIN_SUMMARY
 from genforge.models import build
 from genforge.models.registry import family_sources
+from genforge.plots import losses_plot
 from genforge.training.checkpoint import EmaSnapshots
 from genforge.training.distributed import DistInfo, init_from_env
 from genforge.training.lock import family_lock
@@ -63,8 +64,10 @@ def train_family(
     out_dir: Path,
     callbacks: list[Any] | None = None,
     progress: bool = True,
+    loss_plot: Path | None = None,
 ) -> dict[str, Any]:
-    """Train one family on the prepared train split, resuming a matching checkpoint.
+    """Train one family on the prepared train split, resuming a matching checkpoint;
+    with `loss_plot`, write its losses against step there (genforge.plots, a DVC plot).
 
     Returns the training summary (steps, wall time, images/s, parameter counts).
     Raises FamilyLocked when another process is training into `out_dir`.
@@ -75,11 +78,14 @@ def train_family(
     torch.set_num_threads(params.train.threads)
     try:
         with family_lock(out_dir, family, enabled=dist_info.is_main):  # rank 0 holds it
-            return _train_locked(
+            summary = _train_locked(
                 params, family, prepared_dir, Path(out_dir), callbacks, progress, dist_info
             )
     finally:
         torch.set_num_threads(outer_threads)
+    if loss_plot is not None and dist_info.is_main:
+        losses_plot(Path(out_dir) / STEP_LOG, loss_plot)
+    return summary
 
 
 def _train_locked(

@@ -9,6 +9,7 @@ tracking). Writes, each file atomically:
                             featurizers/{A,B}/featurizer.pt (each domain's judge)
     metrics/cyclegan.json   the translation table (translation/evaluate.py) + summary
     evals/cyclegan/         translations.png (A -> G(A) -> F(G(A)), B -> F(B) -> G(F(B)))
+    plots/cyclegan/         losses.json (a DVC plot: the losses against step)
 
 With `translation.enabled: false` it writes only metrics/cyclegan.json saying so (and
 empty output folders), so `dvc repro` stays a complete record either way.
@@ -23,7 +24,8 @@ from typing import Any
 from genforge.config import Params
 from genforge.data.atomic import tidy, write_json_atomic
 from genforge.evaluation.featurizer import file_sha256
-from genforge.layout import TRANSLATION, Layout
+from genforge.layout import STEP_LOG, TRANSLATION, Layout
+from genforge.plots import losses_plot, write_plot
 from genforge.translation.domains import Domains, load_domains
 from genforge.translation.evaluate import DIRECTIONS, evaluate_translation
 from genforge.translation.grid import save_translation_grid
@@ -55,6 +57,7 @@ def disabled(out: Layout) -> dict[str, Any]:
     }
     for folder in (out.model_dir(TRANSLATION), out.evals(TRANSLATION)):
         folder.mkdir(parents=True, exist_ok=True)
+    write_plot(out.loss_plot(TRANSLATION), [])
     write_json_atomic(out.metrics(TRANSLATION), metrics)
     return metrics
 
@@ -67,6 +70,7 @@ def run_translation(params: Params, out: Layout, cache_dir: Path) -> dict[str, A
     domains = load_domains(cfg.data)  # DataError naming the folder or file
     model_dir = out.model_dir(TRANSLATION)
     summary = train_cyclegan(cfg.cyclegan, domains, model_dir)
+    losses_plot(model_dir / STEP_LOG, out.loss_plot(TRANSLATION))
     model, _ = load_cyclegan(out.checkpoint(TRANSLATION))  # what was written, not in memory
     table = evaluate_translation(
         model,
