@@ -13,6 +13,8 @@ Images are float in [-1, 1], (B, C, H, W); `translate` maps uint8 to uint8.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -168,6 +170,26 @@ class ReplayBuffer:
         return torch.stack(out)
 
 
+@dataclass
+class Semantic:
+    """Semantic consistency (CyCADA, Hoffman et al. 2018, arXiv 1711.03213, eq. 4): a frozen
+    classifier of the *source* domain must still see the source image's class in its
+    translation, CE(f_A(G(a)), y_a) + CE(f_B(F(b)), y_b). Each direction is steered by
+    its source domain's classifier and judged (evaluate.py) by the target domain's, so
+    the content score is not the training signal."""
+
+    weight: float
+    classify_a: nn.Module  # trained on A's train split, frozen: (features, logits)
+    classify_b: nn.Module
+    labels_a: Tensor | None = None  # (B,) classes of this step's batch of A
+    labels_b: Tensor | None = None
+
+    def loss(self, fake_b: Tensor, fake_a: Tensor) -> Tensor:
+        _, logits_ab = self.classify_a(fake_b)  # G(a) read by A's classifier
+        _, logits_ba = self.classify_b(fake_a)  # F(b) read by B's classifier
+        return F.cross_entropy(logits_ab, self.labels_a) + F.cross_entropy(logits_ba, self.labels_b)
+
+
 def lsgan_loss(scores: Tensor, target: float) -> Tensor:
     """Least-squares GAN loss (Mao et al. 2017) against target 1 (real) or 0 (fake)."""
     return F.mse_loss(scores, torch.full_like(scores, target))
@@ -228,9 +250,15 @@ class CycleGan(nn.Module):
         return {"g": torch.optim.Adam(gens, lr, betas), "d": torch.optim.Adam(discs, lr, betas)}
 
     def training_step(
-        self, a: Tensor, b: Tensor, opt: Optimizers, pools: tuple[ReplayBuffer, ReplayBuffer]
+        self,
+        a: Tensor,
+        b: Tensor,
+        opt: Optimizers,
+        pools: tuple[ReplayBuffer, ReplayBuffer],
+        semantic: Semantic | None = None,
     ) -> dict[str, float]:
-        """One update of G and F (eq. 3), then of D_A and D_B on buffered fakes."""
+        """One update of G and F (eq. 3, plus `semantic`'s term when given), then of D_A
+        and D_B on buffered fakes."""
         lam, lam_id = self.args["lambda_cycle"], self.args["lambda_identity"]
         fake_b, fake_a = self.g(a), self.f(b)  # (B, C, H, W) each
         # adversarial terms, LSGAN form of eq. 1 (G minimises (D(G(x)) - 1)^2)
@@ -240,6 +268,9 @@ class CycleGan(nn.Module):
         # identity, sec. 5.2: a generator fed its own target domain should change nothing
         identity = F.l1_loss(self.g(b), b) + F.l1_loss(self.f(a), a)
         loss_g = adv + lam * cycle + lam_id * lam * identity
+        sem = semantic.loss(fake_b, fake_a) if semantic is not None else None
+        if sem is not None:
+            loss_g = loss_g + semantic.weight * sem
         opt.step("g", loss_g)  # backward into g and f only (Optimizers.step's inputs)
         pool_a, pool_b = pools
         old_b, old_a = pool_b.query(fake_b), pool_a.query(fake_a)
@@ -254,6 +285,7 @@ class CycleGan(nn.Module):
             "loss_identity": identity.item(),
             "loss_d_a": loss_d_a.item(),
             "loss_d_b": loss_d_b.item(),
+            **({"loss_semantic": sem.item()} if sem is not None else {}),
         }
 
     def generator(self, direction: str) -> nn.Module:

@@ -59,6 +59,9 @@ class CycleGanConfig(Section):
     d_strided: NonNegInt | None = None  # D's stride-2 layers; None: 8 px 1, 16 px 2, 32+ px 3
     lambda_cycle: Annotated[float, Field(ge=0)] = 10.0
     lambda_identity: Annotated[float, Field(ge=0)] = 0.5  # x lambda_cycle (sec. 5.2)
+    # semantic consistency (CyCADA eq. 4; cyclegan.Semantic), labelled domains only: 0 = off
+    lambda_semantic: Annotated[float, Field(ge=0)] = 0.0
+    semantic_steps: PosInt = 600  # training steps of each domain's frozen classifier
     pool_size: NonNegInt = 50  # the replay buffer per discriminator (sec. 4)
     grad_clip: Annotated[float, Field(ge=0)] = 0.0  # the paper clips nothing
     seed: NonNegInt = 0

@@ -23,7 +23,7 @@ from genforge.data.atomic import atomic_file, write_json_atomic
 from genforge.errors import GenforgeError
 from genforge.layout import CHECKPOINT, STEP_LOG, TRAIN_SUMMARY
 from genforge.models.base import Optimizers
-from genforge.translation.cyclegan import CycleGan, ReplayBuffer, linear_decay
+from genforge.translation.cyclegan import CycleGan, ReplayBuffer, Semantic, linear_decay
 from genforge.translation.domains import Domains
 from genforge.translation.sections import CycleGanConfig
 
@@ -41,10 +41,34 @@ def build_model(cfg: CycleGanConfig, image_shape: tuple[int, int, int]) -> Cycle
     )  # fmt: skip
 
 
-def batches(x: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-    """A random batch (with replacement across batches) of uint8 NCHW -> float [-1, 1]."""
-    idx = torch.randint(0, len(x), (min(batch_size, len(x)),), generator=generator)
-    return x[idx].float() / 127.5 - 1.0
+def draw(x: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices of a random batch (with replacement across batches)."""
+    return torch.randint(0, len(x), (min(batch_size, len(x)),), generator=generator)
+
+
+def semantic_classifiers(cfg: CycleGanConfig, domains: Domains) -> Semantic | None:
+    """Each domain's frozen classifier for the semantic term (None when it is off)."""
+    if cfg.lambda_semantic == 0:
+        return None
+    if not domains.labelled():
+        raise GenforgeError(
+            f"{domains.where}: translation.cyclegan.lambda_semantic needs two labelled domains "
+            "with the same classes (class sub-folders); set it to 0 for unlabelled domains"
+        )
+    from genforge.config import FeaturizerConfig
+    from genforge.evaluation.featurizer import fit
+
+    # another seed than the judges' (featurizer.seed); a direction is judged by the target
+    # domain's classifier, steered by the source domain's (cyclegan.Semantic)
+    fcfg = FeaturizerConfig(steps=cfg.semantic_steps, seed=cfg.seed + 1)
+    nets = []
+    for d in "AB":
+        train = domains.split(d, "train")
+        net = fit(
+            fcfg, nchw(domains, d), torch.from_numpy(train.y), len(train.class_names), "classifier"
+        )
+        nets.append(net.eval().requires_grad_(False))
+    return Semantic(cfg.lambda_semantic, *nets)
 
 
 def nchw(domains: Domains, domain: str, split: str = "train") -> torch.Tensor:
@@ -70,6 +94,8 @@ def train_cyclegan(
         model = build_model(cfg, domains.image_shape)
         gen = torch.Generator().manual_seed(cfg.seed)
         xa, xb = nchw(domains, "A"), nchw(domains, "B")
+        semantic = semantic_classifiers(cfg, domains)
+        ya, yb = (torch.from_numpy(domains.split(d, "train").y) for d in "AB")
         opts = model.configure_optimizers(cfg.lr, (cfg.beta1, cfg.beta2))
         scheds = [
             torch.optim.lr_scheduler.LambdaLR(o, lambda s: linear_decay(s, cfg.steps))
@@ -82,9 +108,11 @@ def train_cyclegan(
         with atomic_file(out_dir / STEP_LOG) as log_path, open(log_path, "w") as log:
             for step in range(1, cfg.steps + 1):
                 lr = opts["g"].param_groups[0]["lr"]
-                losses = model.training_step(
-                    batches(xa, cfg.batch_size, gen), batches(xb, cfg.batch_size, gen), opt, pools
-                )
+                ia, ib = draw(xa, cfg.batch_size, gen), draw(xb, cfg.batch_size, gen)
+                if semantic is not None:
+                    semantic.labels_a, semantic.labels_b = ya[ia], yb[ib]
+                a, b = (x[i].float() / 127.5 - 1.0 for x, i in ((xa, ia), (xb, ib)))
+                losses = model.training_step(a, b, opt, pools, semantic)
                 check_finite(losses, step)
                 for s in scheds:
                     s.step()
