@@ -35,7 +35,9 @@ def losses_plot(step_log: Path, path: Path) -> Path:
         if not line.strip():
             continue
         rec = json.loads(line)
-        keep = {k: v for k, v in rec.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        keep = {
+            k: v for k, v in rec.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        }
         if "step" in keep:
             records.append(keep)
     return write_plot(path, records)
