@@ -91,6 +91,20 @@ def tiny_params(families: list[str], tmp: Path | None = None, **sections: Any) -
             "coverage_min": 0.3,
             "classes_covered_min": 8,
         },
+        # The translation stage at seconds: 8 px domains, a 4-step CycleGAN, a gate it passes
+        "translation": {
+            "data": {"image_size": 8, "typeset_per_class": 20},
+            "cyclegan": {
+                "steps": 4,
+                "batch_size": 4,
+                "base_channels": 4,
+                "res_blocks": 1,
+                "d_channels": 4,
+                "log_every": 1,
+            },
+            "grid_columns": 4,
+            "gate": {"fid_vs_identity_max": 1e9, "content_min": 0.0},
+        },  # fmt: skip
     }
     for key, value in sections.items():
         raw[key] = {**raw.get(key, {}), **value}

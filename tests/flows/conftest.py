@@ -51,7 +51,9 @@ def make_tiny_repo(dest: Path) -> Path:
     ).stdout.split("\0")
     for rel in filter(None, files):
         src = ROOT / rel
-        if src.is_file() and not rel.startswith(("data/", "models/", "metrics/", "evals/")):
+        if src.is_file() and not rel.startswith(
+            ("data/", "models/", "metrics/", "evals/", "plots/")
+        ):
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params_dict(), sort_keys=False))
