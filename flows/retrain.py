@@ -66,7 +66,7 @@ def push(repo: str, params_path: str) -> None:
 
 @task
 def prepare_and_featurize(repo: str) -> None:
-    dvc_repo.dvc("repro", "prepare", "featurizer", cwd=Path(repo), capture=True)
+    dvc_repo.repro("prepare", "featurizer", cwd=Path(repo))
 
 
 # Families training at once, per flow run (tasks run in this process's threads).
@@ -168,9 +168,8 @@ def unjudged(repo: str, params_path: str, families: list[str]) -> list[str]:
 def report(repo: str, verdicts_changed: bool) -> None:
     """`dvc repro` the report; forced after a gate run: its verdicts (gate/report.json)
     are not a DVC output, so DVC cannot see them change (repro still records it)."""
-    dvc_repo.dvc("repro", "study", cwd=Path(repo), capture=True)  # only when stale
-    force = ["--force", "--single-item"] if verdicts_changed else []
-    dvc_repo.dvc("repro", *force, "report", cwd=Path(repo), capture=True)
+    dvc_repo.repro("study", cwd=Path(repo))  # only when stale
+    dvc_repo.repro("report", cwd=Path(repo), force=verdicts_changed)
 
 
 @flow(name="train-family", log_prints=True)

@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -57,6 +58,14 @@ def dvc(*args: str, cwd: Path | None = None, capture: bool = False) -> str:
             + (": " + " / ".join(detail) if detail else "")
         )
     return result.stdout or ""
+
+
+def repro(*targets: str, cwd: Path | None = None, force: bool = False) -> None:
+    """`dvc repro` the targets with their output on the terminal (DVC's "Running stage"
+    lines and each command's own), then one line with the wall time."""
+    start = time.perf_counter()
+    dvc("repro", *(["--force", "--single-item"] if force else []), *targets, cwd=cwd)
+    print(f"dvc repro {' '.join(targets)}: done in {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def stale_stages(stages: list[str], cwd: Path | None = None) -> list[str]:
@@ -131,6 +140,7 @@ def run_stage(
     env = tool_env(threads)
     if slot is not None:
         env["GENFORGE_PROGRESS_SLOT"] = str(slot)  # training/progress.py
+    start = time.perf_counter()
     try:
         result = subprocess.run(argv, cwd=cwd, env=env)
     except FileNotFoundError:
@@ -139,6 +149,7 @@ def run_stage(
         raise GenforgeError(
             f"stage {stage}: `{shlex.join(argv)}` failed with exit code {result.returncode}"
         )
+    print(f"stage {stage}: done in {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def lock_hash(path: str, cwd: Path | None = None) -> str | None:

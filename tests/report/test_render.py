@@ -119,6 +119,9 @@ def test_cli_writes_the_report(tree, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "wrote reports/index.html and reports/report.md: 14 tables" in out  # 1-11, 3b, 5b, 5c
     assert (tree / "reports" / "report.json").is_file()
+    # no silent minutes: each analysis says when it starts and how long it took
+    assert "report: sweep ..." in out and re.search(r"report: sweep done in \d+\.\d s", out)
+    assert re.search(r"report: scoring \S+ \(\d+ samples\)", out)  # each sweep setting
 
 
 def test_a_report_without_diffusion_says_why_its_analyses_are_missing(tree):

@@ -99,10 +99,12 @@ def run_analyses(params: Params, inputs: ReportInputs) -> dict[str, Any]:
         if isinstance(bad, NA):
             return bad
         start = time.perf_counter()
+        print(f"report: {name} ...", flush=True)  # no silent minutes (issue 19)
         try:
             return fn(model, *args)
         finally:
             seconds[name] = round(time.perf_counter() - start, 2)
+            print(f"report: {name} done in {seconds[name]:.1f} s", flush=True)
 
     out: dict[str, Any] = {
         "speed": {

@@ -108,6 +108,7 @@ def score_settings(
             rows.append({"setting": label, "error": kwargs})
             continue
         start = time.perf_counter()
+        print(f"report: scoring {label} ({params.report.sweep_samples} samples)", flush=True)
         scores = scorer(
             model,
             params,
