@@ -69,7 +69,7 @@ def run_translation(params: Params, out: Layout, cache_dir: Path) -> dict[str, A
         return disabled(out)
     domains = load_domains(cfg.data)  # DataError naming the folder or file
     model_dir = out.model_dir(TRANSLATION)
-    summary = train_cyclegan(cfg.cyclegan, domains, model_dir)
+    summary = train_cyclegan(cfg.cyclegan, domains, model_dir, progress=True)
     losses_plot(model_dir / STEP_LOG, out.loss_plot(TRANSLATION))
     model, _ = load_cyclegan(out.checkpoint(TRANSLATION))  # what was written, not in memory
     table = evaluate_translation(

@@ -23,6 +23,7 @@ from genforge.data.atomic import atomic_file, write_json_atomic
 from genforge.errors import GenforgeError
 from genforge.layout import CHECKPOINT, STEP_LOG, TRAIN_SUMMARY
 from genforge.models.base import Optimizers
+from genforge.training.progress import Progress
 from genforge.translation.cyclegan import CycleGan, ReplayBuffer, Semantic, linear_decay
 from genforge.translation.domains import Domains
 from genforge.translation.sections import CycleGanConfig
@@ -88,6 +89,7 @@ def train_cyclegan(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     before = torch.get_num_threads()
+    bar = Progress("cyclegan", cfg.steps, 0, enabled=progress)  # as the families' trainer
     torch.set_num_threads(cfg.threads)
     try:
         torch.manual_seed(cfg.seed)
@@ -116,15 +118,17 @@ def train_cyclegan(
                 check_finite(losses, step)
                 for s in scheds:
                     s.step()
-                if step % cfg.log_every == 0 or step == cfg.steps:
+                logged = step % cfg.log_every == 0 or step == cfg.steps
+                if logged:
                     rec = {"step": step, "lr": lr, **losses}
                     rec["seconds"] = round(time.perf_counter() - start, 3)
                     log.write(json.dumps(rec) + "\n")
-                    if progress:
-                        print(json.dumps(rec), flush=True)
+                shown = {k: losses[k] for k in ("loss_g", "loss_cycle")} if logged else None
+                bar.update(step, shown)
         seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(before)
+        bar.close()
     save_cyclegan(model, cfg, cfg.steps, out_dir / CHECKPOINT)
     summary = {
         "steps": cfg.steps,
