@@ -22,6 +22,8 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,30 @@ def prepare_and_featurize(repo: str) -> None:
 
 
 # Families training at once, per flow run (tasks run in this process's threads).
-_SLOTS: dict[str, threading.Semaphore] = {}
+class Slots:
+    """At most `n` jobs at once, started in the order of their tickets (0, 1, 2, ...): the
+    threads Prefect runs tasks on reach a plain semaphore in any order, which could start
+    the longest job (listed first) last and leave a core idle at the end."""
+
+    def __init__(self, n: int):
+        self.n, self.running, self.next = n, 0, 0
+        self.cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, ticket: int) -> Iterator[None]:
+        with self.cond:
+            self.cond.wait_for(lambda: self.next == ticket and self.running < self.n)
+            self.next, self.running = self.next + 1, self.running + 1
+            self.cond.notify_all()
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.running -= 1
+                self.cond.notify_all()
+
+
+_SLOTS: dict[str, Slots] = {}
 
 
 @task
@@ -82,7 +107,7 @@ def train_and_evaluate(
     Not retried in-process: a failure is in the code or data, not a service. A rerun
     resumes training from the family's last checkpoint.
     """
-    with _SLOTS[slots]:
+    with _SLOTS[slots].hold(line):
         for stage in stages:
             dvc_repo.run_stage(stage, Path(repo), threads=threads, slot=line)
     return stages
@@ -91,7 +116,7 @@ def train_and_evaluate(
 @task
 def translate(repo: str, stages: list[str], threads: int, slots: str, line: int = 0) -> list[str]:
     """The translation model's stage (CycleGAN on its own two domains), in a slot like a family."""
-    with _SLOTS[slots]:
+    with _SLOTS[slots].hold(line):
         for stage in stages:
             dvc_repo.run_stage(stage, Path(repo), threads=threads, slot=line)
     return stages
@@ -297,7 +322,7 @@ def train_stale(
     get_run_logger().info(f"stale: {stale or 'nothing'}")
 
     slots = str(flow_run.id)
-    _SLOTS[slots] = threading.Semaphore(max_parallel)
+    _SLOTS[slots] = Slots(max_parallel)
     threads = max(1, (os.cpu_count() or 1) // max(1, min(max_parallel, len(todo) or 1)))
     futures = [
         (
@@ -307,6 +332,8 @@ def train_stale(
             if train_deployment
             else train_and_evaluate.submit(repo, f, s, threads, slots, line)
         )
+        # tickets 0, 1, ...: every in-process job has one (with train_deployment only the
+        # translation, which comes first, runs here), so Slots admits them all
         for line, (f, s) in enumerate(todo.items())
     ]
     try:
