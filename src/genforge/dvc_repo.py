@@ -38,6 +38,9 @@ def tool_env(threads: int | None = None) -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("DO_NOT_TRACK", "true")
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # MLflow's INFO lines and download bars: nothing a user can act on (flows/__init__.py)
+    env.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)  # torch reads it at start-up
     return env
