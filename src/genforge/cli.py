@@ -155,7 +155,11 @@ def cmd_register(params: Params, args: argparse.Namespace) -> None:
 
     if args.model in ("all", "families"):
         print_gate(register_and_promote(params, list(params.models.families)))
-    if args.model in ("all", "translation") and params.translation.enabled:
+    if args.model == "translation" or (args.model == "all" and params.translation.enabled):
+        if args.model == "all" and not OUT.metrics(TRANSLATION).is_file():
+            # `register` alone registers what was evaluated; --model translation insists
+            print(f"{TRANSLATION}: not registered ({OUT.metrics(TRANSLATION)} is missing)")
+            return
         print_translation_gate(register_translation(params))
 
 
@@ -202,8 +206,12 @@ def print_gate(report: dict) -> None:
     )
 
 
-def print_translation_gate(report: dict) -> None:
+def print_translation_gate(report: dict | None) -> None:
     from genforge.registry.verdicts import verdict_text
+
+    if report is None:
+        print(f"{TRANSLATION}: not registered (translation.enabled is false)")
+        return
 
     def who(e: dict | None) -> str:
         return f"v{e['version']}" if e else "none"

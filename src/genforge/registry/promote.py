@@ -12,7 +12,6 @@ gate report (gate/report.json + .md) and attaches it to the pipeline run.
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,6 @@ from genforge.registry.candidates import (
 from genforge.registry.gate_report import attach_report, write_report
 from genforge.registry.versions import (
     CHAMPION,
-    FORCE_REASON,
-    FORCED,
     PREVIOUS,
     ChampionMoved,
     Registry,
@@ -279,16 +276,7 @@ def promote(
     before = reg.alias(CHAMPION)
     if before is not None and before.version == mv.version:
         raise RegistryError(f"{reg.name} v{mv.version} ({chosen}) is already the {CHAMPION}")
-    reg.set_tags(
-        mv,
-        {
-            FORCED: "true",
-            FORCE_REASON: reason.strip(),
-            "gate.forced_by": getpass.getuser(),
-            "gate.forced_at": _now(),
-        },
-    )
-    reg.move_champion(mv)
+    reg.force(mv, reason)
     report = build_report(tr, reg, "force", candidates, before)
     report.update(forced=True, reason=reason.strip(), promoted=who(mv))
     return publish(tr, report, root)

@@ -23,7 +23,6 @@ The gate (`translation.gate`), both directions:
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
@@ -40,8 +39,6 @@ from genforge.registry.gate import Verdict
 from genforge.registry.verdicts import verdict_text
 from genforge.registry.versions import (
     CHAMPION,
-    FORCE_REASON,
-    FORCED,
     PREVIOUS,
     ChampionMoved,
     Registry,
@@ -388,16 +385,7 @@ def promote_translation(
         return publish(report(params, reg, "promote", mv, before, outcome), root)
     if before is not None and before.version == mv.version:
         raise RegistryError(f"{reg.name} v{mv.version} is already the {CHAMPION}")
-    reg.set_tags(
-        mv,
-        {
-            FORCED: "true",
-            FORCE_REASON: reason.strip(),
-            "gate.forced_by": getpass.getuser(),
-            "gate.forced_at": _now(),
-        },
-    )
-    reg.move_champion(mv)
+    reg.force(mv, reason)
     outcome = {"forced": True, "reason": reason.strip()}
     return publish(report(params, reg, "force", mv, before, outcome), root)
 

@@ -124,6 +124,23 @@ class Registry:
         for key, value in tags.items():
             self.client.set_model_version_tag(self.name, mv.version, key, value)
 
+    def force(self, mv, reason: str) -> Any:
+        """Record a forced promotion on `mv` (who, when, why), then make it `champion`;
+        returns the old champion."""
+        import getpass
+        from datetime import UTC, datetime
+
+        self.set_tags(
+            mv,
+            {
+                FORCED: "true",
+                FORCE_REASON: reason.strip(),
+                "gate.forced_by": getpass.getuser(),
+                "gate.forced_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+        return self.move_champion(mv)
+
     def set_verdict(self, mv, passed: bool, reasons: list[str], extra: dict[str, str]) -> None:
         self.set_tags(mv, {PASSED: str(passed).lower(), REASONS: json.dumps(reasons), **extra})
 
