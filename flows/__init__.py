@@ -17,9 +17,9 @@ os.environ.setdefault(
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(EPHEMERAL_STARTUP_TIMEOUT_S)
 )
 
-# MLflow's INFO lines ("Creating initial MLflow database tables", "Registered model ...
-# already exists. Creating a new version", "Validating input example") and its artifact
-# download bars say nothing a user can act on; its warnings and errors still show. The
+# MLflow's INFO log lines ("Creating initial MLflow database tables", "Validating input
+# example") and its artifact download bars say nothing a user can act on; its warnings and
+# errors still show. (register_model's "Created version N" is a print(), and stays.) The
 # stage subprocesses inherit both (genforge.dvc_repo.tool_env sets them too).
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
