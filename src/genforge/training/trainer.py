@@ -254,7 +254,8 @@ class Trainer:
             if self.cuda and state["rng"]["cuda"]:
                 torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         self.state.step, self.state.seconds = state["step"], state["seconds"]
-        self._truncate_log(self.state.step)
+        if self.dist.is_main:  # the one writer of the log: two ranks renaming it raced
+            self._truncate_log(self.state.step)
         return True
 
     def _truncate_log(self, step: int) -> None:
