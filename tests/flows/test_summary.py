@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flows.retrain import summary
+from flows.summary import summary
 
 
 def test_null_metrics_print_as_na_after_the_metrics_were_written(tmp_path):
