@@ -10,7 +10,6 @@ import shutil
 import mlflow
 import pytest
 
-from genforge.config import TranslationGateConfig
 from genforge.layout import TRANSLATION, Layout
 from genforge.registry.translation import (
     judge,
@@ -20,6 +19,7 @@ from genforge.registry.translation import (
 )
 from genforge.registry.versions import CHAMPION, PREVIOUS, RegistryError
 from genforge.tracking import lineage
+from genforge.translation.sections import TranslationGateConfig
 from genforge.translation.stage import run_translation
 from tests.translation.test_stage import tiny_params
 

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from genforge.config import Params, TranslationGateConfig
+from genforge.config import Params
 from genforge.data.atomic import write_text_atomic
 from genforge.layout import CHECKPOINT, STEP_LOG, TRAIN_SUMMARY, TRANSLATION, Layout
 from genforge.registry.gate import Verdict
@@ -48,6 +48,7 @@ from genforge.registry.versions import (
 )
 from genforge.tracking import lineage
 from genforge.tracking.runs import ensure_experiment, file_sha256, numeric, read_metrics
+from genforge.translation.sections import TranslationGateConfig
 
 DIRECTIONS = ("a2b", "b2a")
 PER_DIRECTION = ("fid", "fid_vs_identity", "identity_fid", "content_preservation", "cycle_error")

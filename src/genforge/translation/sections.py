@@ -1,4 +1,4 @@
-"""The translation's params sections: where the two domains come from and the CycleGAN.
+"""The translation's params sections: its two domains, the CycleGAN, its gate (`translation:`).
 
 A leaf module (pydantic and genforge.sections only), so config.py can build `Params`
 from them without importing the data layer or torch, which import config.py.
@@ -67,3 +67,27 @@ class CycleGanConfig(Section):
     seed: NonNegInt = 0
     threads: PosInt = 1
     log_every: PosInt = 10
+
+
+class TranslationGateConfig(Section):
+    """The translation model's own bars, both directions (a2b and b2a) must clear each."""
+
+    fid_vs_identity_max: PosFloat | None = 0.5  # translation FID / the untranslated images' FID
+    content_min: Fraction | None = 0.9  # share of translations the target classifier gives
+    # the source image's class (labelled domains only; skipped when unlabelled)
+    cycle_error_max: PosFloat | None = None  # mean |F(G(a)) - a| on [0, 1] pixels; null: off
+    min_improvement: Fraction = 0.02  # relative gain in mean FID / identity over the champion
+    max_content_drop: Fraction = 0.05  # content preservation may fall at most this below it
+
+
+class TranslationConfig(Section):
+    """Unpaired image-to-image translation (CycleGAN): its data, model, evaluation and gate.
+
+    Its own experiment and registered model: <tracking prefix>-<name>."""
+
+    enabled: bool = True  # false: the `translate` stage writes only why it did nothing
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")] = "digits2typeset"
+    data: DomainsConfig = DomainsConfig()
+    cyclegan: CycleGanConfig = CycleGanConfig()
+    grid_columns: Annotated[int, Field(ge=1, le=32)] = 8  # test images per grid row
+    gate: TranslationGateConfig = TranslationGateConfig()
