@@ -133,6 +133,14 @@ def png_base64(image: torch.Tensor) -> str:
     return base64.b64encode(png_bytes(pil)).decode("ascii")
 
 
+def served_max_n(context) -> int:
+    """The most images (or rows) one request may ask for: the logged model's config."""
+    config = context.model_config or {}
+    if "max_n" not in config:
+        raise ValueError("the served model's model_config has no 'max_n' (log it again)")
+    return int(config["max_n"])
+
+
 class ImageSampler(mlflow.pyfunc.PythonModel):
     """Samples a genforge checkpoint (its EMA weights) on request.
 
@@ -149,10 +157,7 @@ class ImageSampler(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         from genforge.training.checkpoint import load_model
 
-        config = context.model_config or {}
-        if "max_n" not in config:
-            raise ValueError("the served model's model_config has no 'max_n' (log it again)")
-        self.max_n = int(config["max_n"])
+        self.max_n = served_max_n(context)
         self.model = load_model(Path(context.artifacts["checkpoint"]), map_location="cpu")
         self.model.eval()
 

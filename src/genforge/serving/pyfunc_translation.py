@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from genforge.layout import TRANSLATION
-from genforge.serving.pyfunc_model import _records, pip_requirements, png_base64
+from genforge.serving.pyfunc_model import _records, pip_requirements, png_base64, served_max_n
 from genforge.translation.cyclegan import DIRECTIONS
 
 FIELDS = ("image", "direction")
@@ -146,10 +146,7 @@ class ImageTranslator(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         from genforge.translation.train import load_cyclegan
 
-        config = context.model_config or {}
-        if "max_n" not in config:
-            raise ValueError("the served model's model_config has no 'max_n' (log it again)")
-        self.max_n = int(config["max_n"])
+        self.max_n = served_max_n(context)
         path = Path(context.artifacts["checkpoint"])
         self.model, state = load_cyclegan(path, map_location="cpu")
         if state.get("family") != TRANSLATION:
