@@ -73,7 +73,8 @@ def run_stage(args: list[str], cwd: Path) -> tuple[float, float]:
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
-    log = open(cwd / f"{args[0]}.log", "wb")  # noqa: SIM115 (closed below)
+    log_path = cwd / ("_".join(a.lstrip("-") for a in args) + ".log")  # train_family_gan.log
+    log = open(log_path, "wb")  # noqa: SIM115 (closed below)
     start = time.perf_counter()
     proc = subprocess.Popen([str(genforge), *args], cwd=cwd, env=env, stdout=log, stderr=log)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -81,7 +82,7 @@ def run_stage(args: list[str], cwd: Path) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     log.close()
     if proc.returncode != 0:
-        tail = (cwd / f"{args[0]}.log").read_text(errors="replace").strip().splitlines()[-5:]
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
         raise SystemExit(f"`genforge {' '.join(args)}` failed in {cwd}:\n" + "\n".join(tail))
     return seconds, usage.ru_maxrss / 1024**2  # KiB on Linux
 

@@ -171,7 +171,6 @@ def register_translation(repo: str, params_path: str) -> dict[str, Any] | None:
 def unjudged(repo: str, params_path: str, families: list[str]) -> list[str]:
     """The families whose evaluated candidate on disk has no gate verdict in the
     registry: a gate that failed after training was committed left them unjudged."""
-    import mlflow
 
     from genforge.registry.versions import Registry, candidate_key
     from genforge.registry.versions import unjudged as without_verdict
@@ -185,7 +184,7 @@ def unjudged(repo: str, params_path: str, families: list[str]) -> list[str]:
     }
     if not keys:
         return []
-    client = mlflow.MlflowClient(lineage.tracking_uri(params, root))
+    client = lineage.mlflow_client(lineage.tracking_uri(params, root))
     return without_verdict(Registry(client, lineage.registered_model_name(params)), keys)
 
 

@@ -82,3 +82,29 @@ def test_an_unreachable_tracking_store_is_one_clear_error(tmp_path, monkeypatch,
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     with pytest.raises(TrackingError, match=r"cannot use the MLflow tracking store http://127"):
         open_tracker(tiny_params(["vae"]), prepared_dir, tmp_path)
+
+
+def _open_store(uri: str, queue) -> None:
+    try:
+        lineage.mlflow_client(uri).search_experiments()
+        queue.put("ok")
+    except Exception as exc:  # reported to the parent, which asserts on it
+        queue.put(f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
+    """Without the lock, three processes creating the same new store raced in MLflow's
+    migrations ("table latest_metrics already exists", "duplicate column name: step")."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    for trial in range(2):
+        queue = ctx.Queue()
+        uri = f"sqlite:///{tmp_path / f'store{trial}' / 'mlflow.db'}"
+        procs = [ctx.Process(target=_open_store, args=(uri, queue)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        results = [queue.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join()
+        assert results == ["ok"] * 3, results

@@ -132,7 +132,7 @@ def connect(params: Params, root: Path) -> tuple[Any, str, Registry]:
 
     uri = lineage.tracking_uri(params, root)
     mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(uri)
+    client = lineage.mlflow_client(uri)
     exp_id = ensure_experiment(
         client, params, uri, lineage.translation_experiment_name(params), root
     )

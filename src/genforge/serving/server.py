@@ -48,7 +48,7 @@ def build(params: Params, cfg: ServeConfig, root: Path = Path("."), model: str =
     name = model_name(params)
     mlflow.set_tracking_uri(uri)
     loader = functools.partial(load_version, kind=kind)
-    follower = Follower(mlflow.MlflowClient(uri), name, cfg.poll_s, loader)
+    follower = Follower(lineage.mlflow_client(uri), name, cfg.poll_s, loader)
     follower.poll_once()
     if follower.current is None:
         why = (follower.failed or {}).get("error") or follower.registry_error

@@ -8,12 +8,15 @@ count, the seeds and, inside a Prefect flow, the flow-run id.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,37 @@ def tracking_uri(params: Params, root: Path) -> str:
         return (Path(root) / uri).resolve().as_uri()
     return uri
 
+
+
+def mlflow_client(uri: str):
+    """`mlflow.MlflowClient(uri)`, safe when several processes open a new local store.
+
+    MLflow creates and migrates a sqlite store when a client first opens it; two
+    processes doing that at once (two `genforge train` on a fresh checkout, the
+    benchmarks' parallel families) race in its migrations and one dies with "table
+    latest_metrics already exists". Opening a local sqlite file therefore holds a file
+    lock beside it (`<db>.lock`) until the store is ready; later opens wait only while
+    another process is creating it.
+    """
+    import mlflow
+
+    if not uri.startswith("sqlite:///"):
+        return mlflow.MlflowClient(uri)
+    db = Path(uri[len("sqlite:///") :])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(Path(f"{db}.lock")):
+        return mlflow.MlflowClient(uri)
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on file `path` (created if missing) across processes."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 # The userinfo of any URI in a text: up to the last "@" before the path, so an unescaped
 # "@" in a password is hidden too.

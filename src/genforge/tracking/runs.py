@@ -10,7 +10,6 @@ in one parent. A family's child is found by its tags and resumed with
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -57,7 +56,7 @@ def open_tracker(params: Params, prepared_dir: Path, root: Path = Path(".")) -> 
     meta = load_meta(prepared_dir)
     uri = lineage.tracking_uri(params, root)
     mlflow.set_tracking_uri(uri)  # the fluent API (start_run, log_model) uses it too
-    client = mlflow.MlflowClient(uri)
+    client = lineage.mlflow_client(uri)
     exp_id = ensure_experiment(client, params, uri, lineage.experiment_name(params), root)
     tags = lineage.lineage_tags(params, meta, root)
     key = lineage.pipeline_key(tags)
@@ -95,12 +94,8 @@ def _lock(tr: Tracker) -> Iterator[None]:
     """Serialise find-or-create between the stages running at once on this machine."""
     digest = hashlib.sha256(f"{tr.uri}|{tr.experiment_id}".encode()).hexdigest()[:12]
     path = Path(tempfile.gettempdir()) / f"genforge-mlflow-{digest}.lock"
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with lineage.exclusive(path):
+        yield
 
 
 def _find(tr: Tracker, filter_string: str) -> str | None:
@@ -203,9 +198,8 @@ def start_pipeline_run(
 
 def end_pipeline_run(params: Params, run_id: str, ok: bool, root: Path = Path(".")) -> None:
     """Mark a parent from `start_pipeline_run` FINISHED (or FAILED)."""
-    import mlflow
 
-    client = mlflow.MlflowClient(lineage.tracking_uri(params, root))
+    client = lineage.mlflow_client(lineage.tracking_uri(params, root))
     client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
 
 
@@ -232,9 +226,8 @@ def log_pipeline_artifacts(
     params: Params, run_id: str, folders: dict[str, Path], root: Path = Path(".")
 ) -> None:
     """Attach whole folders (e.g. reports/, gate/) to a parent run, under the given names."""
-    import mlflow
 
-    client = mlflow.MlflowClient(lineage.tracking_uri(params, root))
+    client = lineage.mlflow_client(lineage.tracking_uri(params, root))
     for name, folder in folders.items():
         if Path(folder).is_dir():
             client.log_artifacts(run_id, str(folder), name)
