@@ -17,6 +17,16 @@ copied from its reference code (DiffAugment_pytorch.py) for images in [-1, 1]:
 - cutout: a zeroed square of half the side at a random centre
 
 Each image draws its own parameters from the global torch RNG (the trainer seeds it).
+
+`AdaptiveAugment` applies each transform to an image with probability p, and by
+default sets p as adaptive discriminator augmentation does (ADA, Karras et al. 2020,
+arXiv 2006.06676 sec. 3): the overfitting heuristic r_t = E[sign(D(x_real))], over the
+reals of the last `interval` D updates, is compared with a target (0.6) and p moves
+by sign(r_t - target) * images / speed after each interval, within [0, 1]. D that
+tells its training images apart with confidence (r_t -> 1) gets more augmentation;
+one that does not (a large, easy set such as the digits) keeps p near 0, so its
+images are not altered for nothing. The paper moves p from 0 to 1 in 500k images; at
+this project's budgets (~100k images per run) `speed` is 20k images.
 """
 
 from __future__ import annotations
@@ -25,7 +35,10 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
-from torch import Tensor
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from genforge.sections import Fraction, PosInt, Section
 
 POLICIES = ("color", "translation", "cutout")
 Augment = Literal["color", "translation", "cutout"]  # a params entry naming one of POLICIES
@@ -96,3 +109,78 @@ def diff_augment(x: Tensor, policy: Sequence[str]) -> Tensor:
     for name in policy:
         x = TRANSFORMS[name](x)
     return x
+
+
+class AugmentConfig(Section):
+    """The augmentation fields of a GAN family's params section (gan, vaegan, stylegan)."""
+
+    # DiffAugment transforms on every image D judges; [] = off (Zhao et al. 2020)
+    augment: list[Augment] = ["color", "translation", "cutout"]
+    # probability per image and transform: "adaptive" (ADA's controller) or fixed (1 = always)
+    augment_p: Literal["adaptive"] | Fraction = "adaptive"
+    augment_target: Fraction = 0.6  # ADA's r_t target (arXiv 2006.06676 sec. 3)
+    augment_speed: PosInt = 20_000  # images over which an adaptive p can move from 0 to 1
+
+
+class AdaptiveAugment(nn.Module):
+    """DiffAugment with probability p per image and transform; p fixed or adaptive (ADA).
+
+    Call it on every batch D sees (reals and fakes alike); call `observe` with D's
+    logits of the reals once per D update. p is a buffer, so checkpoints keep it and a
+    resumed run goes on with the same p. An empty policy is the identity and holds no
+    buffers (checkpoints of families trained before augmentation load unchanged).
+    """
+
+    interval = 4  # D updates per adjustment, as the paper's reference code
+
+    def __init__(self, cfg: AugmentConfig, batch_size: int):
+        super().__init__()
+        check_policy(cfg.augment)
+        self.policy = list(cfg.augment)
+        self.adaptive = cfg.augment_p == "adaptive"
+        self.target, self.step_size = cfg.augment_target, batch_size / cfg.augment_speed
+        if self.policy:
+            start = 0.0 if self.adaptive else float(cfg.augment_p)
+            self.register_buffer("p", torch.tensor(start, dtype=torch.float64))
+            self.register_buffer("signs", torch.zeros(2, dtype=torch.float64))  # sum, count
+            self.register_buffer("seen", torch.zeros((), dtype=torch.int64))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A checkpoint from before augmentation existed (a stylegan trained without it)
+        has none of the buffers: it loads with the initial ones, as it was trained."""
+        for name, buf in self.named_buffers(recurse=False):
+            state_dict.setdefault(prefix + name, buf)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def probability(self) -> float:
+        return float(self.p) if self.policy else 0.0
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Images (B, C, H, W) in [-1, 1], each transform applied with probability p."""
+        p = self.probability
+        if p == 0.0:
+            return x
+        for name in self.policy:
+            out = TRANSFORMS[name](x)
+            if p < 1.0:
+                chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+                out = torch.where(chosen, out, x)
+            x = out
+        return x
+
+    @torch.no_grad()
+    def observe(self, real_logits: Tensor) -> None:
+        """Record sign(D(real)); adjust p after every `interval` calls (adaptive only)."""
+        if not (self.policy and self.adaptive):
+            return
+        stats = torch.stack([real_logits.sign().sum(), torch.tensor(real_logits.numel())])
+        if dist.is_available() and dist.is_initialized():  # every rank moves p alike
+            dist.all_reduce(stats)
+        self.signs += stats.to(self.signs)
+        self.seen += 1
+        if int(self.seen) % self.interval == 0:
+            r_t = float(self.signs[0] / self.signs[1])
+            step = self.step_size * self.interval * (1 if r_t > self.target else -1)
+            self.p.copy_((self.p + step).clamp(0.0, 1.0))
+            self.signs.zero_()

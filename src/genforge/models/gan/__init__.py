@@ -2,8 +2,9 @@
 projection discriminator for class conditioning.
 
 Update order per batch: `d_steps` discriminator updates on fresh noise, then one
-generator update (Goodfellow et al. 2014, Alg. 1). With `augment`, D sees only
-DiffAugment-ed reals and fakes, in both updates (Zhao et al. 2020, eq. 3-4).
+generator update (Goodfellow et al. 2014, Alg. 1). D sees reals and fakes through the
+same augmentation in both updates (DiffAugment, Zhao et al. 2020, eq. 3-4), applied with
+the probability ADA's controller sets (models/augment.py).
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genforge.models.augment import Augment, check_policy, diff_augment
+from genforge.models.augment import AdaptiveAugment, AugmentConfig
 from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
 from genforge.models.common import check_labels, sampling
 from genforge.models.nets import ConvGenerator, Discriminator
 from genforge.sections import Fraction, PosInt
 
 
-class GanConfig(FamilyConfig):
+class GanConfig(FamilyConfig, AugmentConfig):
     z_dim: PosInt = 64
     base_channels: PosInt = 64
     loss: Literal["non_saturating", "hinge"] = "hinge"
@@ -29,7 +30,6 @@ class GanConfig(FamilyConfig):
     beta1: Fraction = 0.0
     beta2: Fraction = 0.9
     d_steps: PosInt = 1
-    augment: list[Augment] = []  # DiffAugment on D's inputs (Zhao et al. 2020); [] = off
 
 
 def discriminator_loss(kind: str, real: Tensor, fake: Tensor) -> Tensor:
@@ -66,7 +66,7 @@ class Gan(GenerativeModel):
         super().__init__(cfg, image_shape, num_classes)
         if cfg.loss not in ("hinge", "non_saturating"):
             raise ValueError(f"gan.loss must be 'hinge' or 'non_saturating', got {cfg.loss!r}")
-        check_policy(cfg.augment)
+        self.augment = AdaptiveAugment(cfg, cfg.batch_size)
         c, h, w = self.image_shape
         k = num_classes if cfg.conditional else 0
         self.generator = ConvGenerator(cfg.z_dim, c, (h, w), cfg.base_channels, num_classes=k)
@@ -100,13 +100,14 @@ class Gan(GenerativeModel):
         for _ in range(self.cfg.d_steps):
             fake = self.generate(torch.randn(b, self.cfg.z_dim, device=x.device), y)
             # One D pass over real and fake together: faster than two on CPU.
-            both = diff_augment(torch.cat([x, fake.detach()]), self.cfg.augment)
+            both = self.augment(torch.cat([x, fake.detach()]))
             logits, _ = self.discriminator(both, None if y is None else torch.cat([y, y]))
             real_logit, fake_logit = logits.chunk(2)  # (B,) each
             loss_d = discriminator_loss(self.cfg.loss, real_logit, fake_logit)
             opt.step("d", loss_d)
+            self.augment.observe(real_logit)
         # The last fake batch is reused for G: its graph through G is still intact.
-        fake_logit, _ = self.discriminator(diff_augment(fake, self.cfg.augment), y)
+        fake_logit, _ = self.discriminator(self.augment(fake), y)
         loss_g = generator_loss(self.cfg.loss, fake_logit)
         opt.step("g", loss_g)
         return {
@@ -114,6 +115,7 @@ class Gan(GenerativeModel):
             "loss_g": loss_g.item(),
             "d_real": real_logit.mean().item(),
             "d_fake": fake_logit.mean().item(),
+            "augment_p": self.augment.probability,
         }
 
     def sample(

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genforge.models.augment import AdaptiveAugment, AugmentConfig
 from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
 from genforge.models.common import check_labels, sampling
 from genforge.models.stylegan.discriminator import ResidualDiscriminator
@@ -25,7 +26,7 @@ from genforge.sections import Fraction, PosFloat, PosInt
 NoiseMode = Literal["random", "const"]
 
 
-class StyleganConfig(FamilyConfig):
+class StyleganConfig(FamilyConfig, AugmentConfig):
     lr: PosFloat = 0.002  # StyleGAN2's G and D rate (with the equalized learning rate)
     z_dim: PosInt = 64
     w_dim: PosInt = 128
@@ -66,6 +67,7 @@ class Stylegan(GenerativeModel):
         )
         self.synthesis = SynthesisNetwork(cfg.w_dim, self.image_shape, cfg.base_channels)
         self.discriminator = ResidualDiscriminator(c, (h, w), cfg.base_channels, k)
+        self.augment = AdaptiveAugment(cfg, cfg.batch_size)  # ADA's own setting (2006.06676)
         # One average w per class when conditional: truncating towards the class's own
         # centre keeps the label at psi = 0 (as StyleGAN-XL does, arXiv 2202.00273).
         self.register_buffer("w_avg", torch.zeros(max(k, 1), cfg.w_dim))
@@ -167,8 +169,8 @@ class Stylegan(GenerativeModel):
         y2 = None if y is None else torch.cat([y, y])
         reg = cfg.r1_gamma > 0 and int(self.steps_done) % cfg.r1_every == 0
         fake = self.synthesis(self._mixed_ws(torch.randn(b, cfg.z_dim, device=x.device), y))
-        real = x.detach().requires_grad_(reg)
-        logits = self.discriminator(torch.cat([real, fake.detach()]), y2, chunks=2)
+        real = x.detach().requires_grad_(reg)  # R1 through the augmentation, as ADA's code
+        logits = self.discriminator(self.augment(torch.cat([real, fake.detach()])), y2, chunks=2)
         real_logit, fake_logit = logits.chunk(2)  # (B,) each
         # Non-saturating logistic loss (Goodfellow et al. 2014; StyleGAN2 app. B)
         loss_d = F.softplus(fake_logit).mean() + F.softplus(-real_logit).mean()
@@ -179,8 +181,9 @@ class Stylegan(GenerativeModel):
             loss_d = loss_d + r1 * (cfg.r1_gamma / 2) * cfg.r1_every
             self.last_r1 = r1.item()
         opt.step("d", loss_d)
+        self.augment.observe(real_logit)
         # The fakes' graph through G is still intact: reuse it for G's update.
-        fake_logit_g = self.discriminator(fake, y)
+        fake_logit_g = self.discriminator(self.augment(fake), y)
         loss_g = F.softplus(-fake_logit_g).mean()
         opt.step("g", loss_g)
         self.steps_done += 1
@@ -190,6 +193,7 @@ class Stylegan(GenerativeModel):
             "r1": getattr(self, "last_r1", 0.0),  # the last computed penalty (held between)
             "d_real": real_logit.mean().item(),
             "d_fake": fake_logit.mean().item(),
+            "augment_p": self.augment.probability,
         }
 
     # ----------------------------------------------------------------- sampling

@@ -12,8 +12,9 @@ three from one forward pass; here the networks are updated in turn (encoder,
 decoder, discriminator), each on a fresh forward, because every `opt.step` frees
 its graph.
 
-With `augment`, every image D judges real or fake goes through DiffAugment (Zhao et
-al. 2020, eq. 3-4), in the decoder's and D's updates; the feature-reconstruction
+Every image D judges real or fake goes through DiffAugment (Zhao et al. 2020, eq.
+3-4) with the probability ADA's controller sets (models/augment.py), in the decoder's
+and D's updates; the feature-reconstruction
 term L_llike compares D's features of the un-augmented x and Dec(Enc(x)), because
 it is a likelihood of x, not a judgement D could overfit.
 """
@@ -24,21 +25,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genforge.models.augment import Augment, check_policy, diff_augment
+from genforge.models.augment import AdaptiveAugment, AugmentConfig
 from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
 from genforge.models.common import check_labels, gaussian_kl, reparameterize, sampling
 from genforge.models.nets import ConvGenerator, Discriminator, GaussianEncoder
 from genforge.sections import Fraction, PosFloat, PosInt
 
 
-class VaeGanConfig(FamilyConfig):
+class VaeGanConfig(FamilyConfig, AugmentConfig):
     z_dim: PosInt = 32
     base_channels: PosInt = 32
     beta: PosFloat = 1.0  # weight of the KL (prior) term for the encoder
     gamma: PosFloat = 1.0  # weight of the feature-reconstruction term for the decoder
     spectral_norm: bool = True  # on the discriminator
     beta1: Fraction = 0.5  # Adam beta1 of all three optimizers
-    augment: list[Augment] = []  # DiffAugment on D's inputs (Zhao et al. 2020); [] = off
 
 
 def feature_nll(fake: Tensor, real: Tensor) -> Tensor:
@@ -58,7 +58,7 @@ class VaeGan(GenerativeModel):
     def __init__(self, cfg: VaeGanConfig, image_shape: tuple[int, int, int], num_classes: int):
         super().__init__(cfg, image_shape, num_classes)
         c, h, w = self.image_shape
-        check_policy(cfg.augment)
+        self.augment = AdaptiveAugment(cfg, cfg.batch_size)
         k = num_classes if cfg.conditional else 0
         self.encoder = GaussianEncoder(c, (h, w), cfg.base_channels, cfg.z_dim, num_classes=k)
         self.decoder = ConvGenerator(cfg.z_dim, c, (h, w), cfg.base_channels, num_classes=k)
@@ -106,8 +106,8 @@ class VaeGan(GenerativeModel):
         z_p = torch.randn(b, self.cfg.z_dim, device=x.device)
         y2 = None if y is None else torch.cat([y, y])
         fakes = self.decode(torch.cat([z.detach(), z_p]), y2)
-        if self.cfg.augment:
-            logits, _ = self.discriminator(diff_augment(fakes, self.cfg.augment), y2)
+        if self.augment.probability > 0:
+            logits, _ = self.discriminator(self.augment(fakes), y2)
             _, feats = self.discriminator(fakes[:b], y)  # un-augmented, for L_llike
         else:  # one pass serves both terms
             logits, feats = self.discriminator(fakes, y2)
@@ -116,15 +116,17 @@ class VaeGan(GenerativeModel):
         opt.step("dec", self.cfg.gamma * llike_dec + gan_dec)
 
         # Discriminator: real vs reconstructions and prior samples (Alg. 1).
-        logits_real, _ = self.discriminator(diff_augment(x, self.cfg.augment), y)
-        logits_fake, _ = self.discriminator(diff_augment(fakes.detach(), self.cfg.augment), y2)
+        logits_real, _ = self.discriminator(self.augment(x), y)
+        logits_fake, _ = self.discriminator(self.augment(fakes.detach()), y2)
         loss_d = F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
         opt.step("d", loss_d)
+        self.augment.observe(logits_real)
         return {
             "kl": kl.item() * dims,
             "llike": llike.item(),
             "loss_dec_gan": gan_dec.item(),
             "loss_d": loss_d.item(),
+            "augment_p": self.augment.probability,
         }
 
     def sample(
