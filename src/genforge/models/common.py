@@ -37,3 +37,9 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
 def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
     """z = mu + sigma * eps, the reparameterisation trick (arXiv 1312.6114 eq. 10)."""
     return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+
+
+def r1_penalty(real_logit: Tensor, real: Tensor) -> Tensor:
+    """R1 = E ||grad_x D(x)||^2 on reals (Mescheder et al. 2018, arXiv 1801.04406 eq. 9)."""
+    (grad,) = torch.autograd.grad(real_logit.sum(), real, create_graph=True)
+    return grad.square().sum(dim=(1, 2, 3)).mean()

@@ -139,6 +139,22 @@ class ConvTrunk(nn.Module):
         return self.net(x)  # (B, out_channels, h0, w0), pre-activation
 
 
+def minibatch_stddev(x: Tensor, chunks: int, group: int = 4) -> Tensor:
+    """Append the mean std over groups of `group` consecutive images as one feature map.
+
+    Groups never cross the `chunks` equal parts of the batch, so a batch of reals and
+    fakes concatenated (one D pass for both) gives the same statistic as two passes.
+    """
+    b, c, h, w = x.shape
+    part = b // chunks
+    g = max(d for d in range(1, min(group, part) + 1) if part % d == 0)
+    y = x.view(b // g, g, c, h, w)  # consecutive images form a group
+    y = y - y.mean(dim=1, keepdim=True)  # the official code's steps; Tensor.var is ~8x
+    y = (y.square().mean(dim=1) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # slower on a CPU
+    y = y.repeat_interleave(g).view(b, 1, 1, 1).expand(b, 1, h, w)
+    return torch.cat([x, y], dim=1)  # (B, C + 1, H, W)
+
+
 class Discriminator(nn.Module):
     """Conv discriminator with an optional projection head (Miyato & Koyama 2018).
 
@@ -153,17 +169,26 @@ class Discriminator(nn.Module):
         base_channels: int,
         num_classes: int = 0,
         sn: bool = True,
+        minibatch_std: bool = False,
     ):
         super().__init__()
         self.trunk = ConvTrunk(in_channels, image_hw, base_channels, sn=sn)
         ch = self.trunk.out_channels
         self.act = nn.LeakyReLU(0.2)
+        # ProGAN's minibatch standard deviation (arXiv 1710.10196 sec. 3): one more map
+        # holding the batch's spread, then a 3x3 conv, so D sees a batch lacking variety
+        self.mbstd = maybe_sn(nn.Conv2d(ch + 1, ch, 3, padding=1), sn) if minibatch_std else None
         self.head = maybe_sn(nn.Linear(ch, 1), sn)
         self.embed = maybe_sn(nn.Embedding(num_classes, ch), sn) if num_classes > 0 else None
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, y: Tensor | None = None, chunks: int = 1) -> tuple[Tensor, Tensor]:
+        """x (B, C, H, W); `chunks`: how many separately drawn parts x holds (reals and
+        fakes in one pass: 2), so the minibatch std never mixes them."""
         feats = self.trunk(x)  # (B, ch, h0, w0)
-        h = self.act(feats).sum(dim=(2, 3))  # (B, ch), global sum pooling as in SNGAN
+        h = self.act(feats)
+        if self.mbstd is not None:
+            h = self.act(self.mbstd(minibatch_stddev(h, chunks)))
+        h = h.sum(dim=(2, 3))  # (B, ch), global sum pooling as in SNGAN
         logit = self.head(h).squeeze(1)  # (B,)
         if self.embed is not None:
             if y is None:

@@ -39,7 +39,6 @@ def tracking_uri(params: Params, root: Path) -> str:
     return uri
 
 
-
 def mlflow_client(uri: str):
     """`mlflow.MlflowClient(uri)`, safe when several processes open a new local store.
 
@@ -69,6 +68,7 @@ def exclusive(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
 
 # The userinfo of any URI in a text: up to the last "@" before the path, so an unescaped
 # "@" in a password is hidden too.

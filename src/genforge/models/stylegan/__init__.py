@@ -18,7 +18,7 @@ from torch import Tensor
 
 from genforge.models.augment import AdaptiveAugment, AugmentConfig
 from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
-from genforge.models.common import check_labels, sampling
+from genforge.models.common import check_labels, r1_penalty, sampling
 from genforge.models.stylegan.discriminator import ResidualDiscriminator
 from genforge.models.stylegan.networks import MappingNetwork, SynthesisNetwork
 from genforge.sections import Fraction, PosFloat, PosInt
@@ -39,12 +39,6 @@ class StyleganConfig(FamilyConfig, AugmentConfig):
     r1_gamma: float = 6.0  # on 16 px digits FID 16.6 at 0.01, 8.2 at 0.5, 5.1 at 6, 5.2 at 16
     r1_every: PosInt = 16  # lazy regularisation interval, 1912.04958 sec. 3.1
     w_avg_beta: Fraction = 0.995  # decay of the tracked average w (truncation centre)
-
-
-def r1_penalty(real_logit: Tensor, real: Tensor) -> Tensor:
-    """R1 = E ||grad_x D(x)||^2 on reals (Mescheder et al. 2018, arXiv 1801.04406 eq. 9)."""
-    (grad,) = torch.autograd.grad(real_logit.sum(), real, create_graph=True)
-    return grad.square().sum(dim=(1, 2, 3)).mean()
 
 
 class Stylegan(GenerativeModel):

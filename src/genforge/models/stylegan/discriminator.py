@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genforge.models.nets import down_levels, level_width
+from genforge.models.nets import down_levels, level_width, minibatch_stddev
 from genforge.models.stylegan.networks import EqualConv, EqualLinear, lrelu
 
 
@@ -31,22 +30,6 @@ class ResidualBlock(nn.Module):
         h = F.avg_pool2d(lrelu(self.conv0(x)), 2)
         h = lrelu(self.conv1(h))
         return (h + skip) / math.sqrt(2)  # 1912.04958 Fig. 7c: unit variance after the sum
-
-
-def minibatch_stddev(x: Tensor, chunks: int, group: int = 4) -> Tensor:
-    """Append the mean std over groups of `group` consecutive images as one feature map.
-
-    Groups never cross the `chunks` equal parts of the batch, so a batch of reals and
-    fakes concatenated (one D pass for both) gives the same statistic as two passes.
-    """
-    b, c, h, w = x.shape
-    part = b // chunks
-    g = max(d for d in range(1, min(group, part) + 1) if part % d == 0)
-    y = x.view(b // g, g, c, h, w)  # consecutive images form a group
-    y = y - y.mean(dim=1, keepdim=True)  # the official code's steps; Tensor.var is ~8x
-    y = (y.square().mean(dim=1) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # slower on a CPU
-    y = y.repeat_interleave(g).view(b, 1, 1, 1).expand(b, 1, h, w)
-    return torch.cat([x, y], dim=1)  # (B, C + 1, H, W)
 
 
 class ResidualDiscriminator(nn.Module):
