@@ -38,6 +38,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from genforge.models.common import default_missing_buffers
 from genforge.sections import Fraction, PosInt, Section
 
 POLICIES = ("color", "translation", "cutout")
@@ -148,8 +149,7 @@ class AdaptiveAugment(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """A checkpoint from before augmentation existed (a stylegan trained without it)
         has none of the buffers: it loads with the initial ones, as it was trained."""
-        for name, buf in self.named_buffers(recurse=False):
-            state_dict.setdefault(prefix + name, buf)
+        default_missing_buffers(self, state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
@@ -174,7 +174,8 @@ class AdaptiveAugment(nn.Module):
         """Record sign(D(real)); adjust p after every `interval` calls (adaptive only)."""
         if not (self.policy and self.adaptive):
             return
-        stats = torch.stack([real_logits.sign().sum(), torch.tensor(real_logits.numel())])
+        n = real_logits.new_tensor(real_logits.numel())  # on the logits' device
+        stats = torch.stack([real_logits.sign().sum(), n])
         if dist.is_available() and dist.is_initialized():  # every rank moves p alike
             dist.all_reduce(stats)
         self.signs += stats.to(self.signs)

@@ -43,3 +43,11 @@ def r1_penalty(real_logit: Tensor, real: Tensor) -> Tensor:
     """R1 = E ||grad_x D(x)||^2 on reals (Mescheder et al. 2018, arXiv 1801.04406 eq. 9)."""
     (grad,) = torch.autograd.grad(real_logit.sum(), real, create_graph=True)
     return grad.square().sum(dim=(1, 2, 3)).mean()
+
+
+def default_missing_buffers(module: nn.Module, state_dict: dict, prefix: str) -> None:
+    """Fill `state_dict` with `module`'s own current buffers where it lacks them: for a
+    `_load_from_state_dict` that loads checkpoints written before those buffers existed
+    (an R1 update count, an augmentation probability) with their initial values."""
+    for name, buf in module.named_buffers(recurse=False):
+        state_dict.setdefault(prefix + name, buf)

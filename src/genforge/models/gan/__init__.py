@@ -17,7 +17,7 @@ from torch import Tensor
 
 from genforge.models.augment import AdaptiveAugment, AugmentConfig
 from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
-from genforge.models.common import check_labels, r1_penalty, sampling
+from genforge.models.common import check_labels, default_missing_buffers, r1_penalty, sampling
 from genforge.models.nets import ConvGenerator, Discriminator
 from genforge.sections import Fraction, NonNegFloat, PosInt
 
@@ -84,8 +84,7 @@ class Gan(GenerativeModel):
         )
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # checkpoints from before R1 existed have no update count: start it at 0
-        state_dict.setdefault(prefix + "d_updates", self.d_updates)
+        default_missing_buffers(self, state_dict, prefix)  # no d_updates before R1 existed
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
