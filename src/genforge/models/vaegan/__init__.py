@@ -14,9 +14,9 @@ its graph.
 
 Every image D judges real or fake goes through DiffAugment (Zhao et al. 2020, eq.
 3-4) with the probability ADA's controller sets (models/augment.py), in the decoder's
-and D's updates; the feature-reconstruction
-term L_llike compares D's features of the un-augmented x and Dec(Enc(x)), because
-it is a likelihood of x, not a judgement D could overfit.
+and D's updates; the feature-reconstruction term L_llike compares D's features of the
+un-augmented x and Dec(Enc(x)), because it is a likelihood of x, not a judgement D
+could overfit.
 """
 
 from __future__ import annotations
