@@ -6,10 +6,18 @@ import json
 import shutil
 
 import pytest
+import torch
 from PIL import Image
 
 from genforge.cli import main
-from genforge.evaluation.evaluate import EvaluationError, evaluate_family, score_model
+from genforge.data.prepare import load_prepared
+from genforge.evaluation.evaluate import (
+    EvaluationError,
+    bits_per_dim,
+    evaluate_family,
+    score_model,
+)
+from genforge.evaluation.featurizer import to_nchw
 from genforge.evaluation.reference import KINDS
 from genforge.evaluation.scoring import METRIC_KEYS
 from genforge.training.checkpoint import load_model
@@ -20,7 +28,7 @@ CANDIDATE_KEYS = {
     "fid", "fid_ci_low", "fid_ci_high", "kid", "kid_std", "precision", "recall", "density",
     "coverage", "classes_covered", "num_classes", "class_hist_distance", "label_accuracy",
     "c2st_accuracy", "c2st_fooled", "samples_per_s", "params", "generator_params",
-    "bits_per_dim", "n_samples", "seed", "feature_extractor", "data_hash", "family",
+    "bits_per_dim", "bits_per_dim_n", "n_samples", "seed", "feature_extractor", "data_hash", "family",
     "copying", "fid_rel", "kid_rel", "precision_rel", "recall_rel", "coverage_rel",
 }  # fmt: skip
 REFERENCE_KEYS = {
@@ -63,6 +71,20 @@ def test_metrics_file_follows_the_contract(digits, trained_vae, tmp_path):
     assert m["reference"]["floor"]["fid_rel"] == 0 and m["reference"]["blur"]["fid_rel"] == 1
     for name in ("samples.png", "fooled.png", "copies.png"):
         assert Image.open(tmp_path / "evals/vae" / name).size[0] > 0
+
+
+def test_bits_per_dim_averages_a_seeded_subset_of_at_most_max_n_test_images(digits, trained_vae):
+    """A large test split costs a bounded likelihood pass: the same seeded subset for every
+    candidate, all of it (in order) when it is no larger than evaluate.bits_per_dim_max."""
+    params, root = digits
+    model = load_model(trained_vae / "vae" / "checkpoint.pt")
+    x, y = load_prepared(root / "data/prepared", "test")
+    x, y = to_nchw(x), torch.from_numpy(y)
+    whole, n_whole = bits_per_dim(model, x, y, 64, max_n=len(x), seed=0)
+    some, n_some = bits_per_dim(model, x, y, 64, max_n=50, seed=0)
+    again, _ = bits_per_dim(model, x, y, 64, max_n=50, seed=0)
+    assert n_whole == len(x) and n_some == 50 and some == again
+    assert some != whole and abs(some - whole) < 0.2 * whole  # an estimate of the same mean
 
 
 def test_evaluation_is_deterministic_and_reuses_the_reference(digits, trained_vae, tmp_path):

@@ -3,8 +3,9 @@
 metrics/X.json holds flat keys for the candidate (fid, fid_ci_low, fid_ci_high,
 kid, kid_std, precision, recall, density, coverage, classes_covered, num_classes,
 class_hist_distance, label_accuracy, c2st_accuracy, c2st_fooled, samples_per_s,
-params, generator_params, bits_per_dim, n_samples, seed, feature_extractor,
-data_hash, family, checkpoint_sha256 and checkpoint_step: the checkpoint scored) and
+params, generator_params, bits_per_dim, bits_per_dim_n (the test images it averages),
+n_samples, seed, feature_extractor, data_hash, family, checkpoint_sha256 and
+checkpoint_step: the checkpoint scored) and
 ``reference`` = {floor, gaussian, noise} with the same metric keys (see reference.py).
 The evals folder gets ``samples.png`` (the fixed-seed grid) and ``fooled.png`` (the
 generated images the two-sample test found most real).
@@ -24,7 +25,7 @@ from genforge.data.atomic import atomic_file, tidy, write_json_atomic
 from genforge.evaluation.calibration import relative_metrics, with_relative
 from genforge.evaluation.copying import closest_pairs
 from genforge.evaluation.curve import fid_curve, write_curve
-from genforge.evaluation.diversity import proportional_labels
+from genforge.evaluation.diversity import proportional_labels, reference_subsample
 from genforge.evaluation.featurizer import file_sha256
 from genforge.evaluation.reference import reference_for
 from genforge.evaluation.sampling import EvaluationError, check_fits, sample_images
@@ -37,16 +38,23 @@ FOOLED = 16  # images in fooled.png
 COPIES = 8  # generated/train pairs in copies.png
 
 
-def bits_per_dim(model, x: Tensor, y: Tensor, batch_size: int) -> float | None:
-    """The model's bits/dim on the test split (a batch-size weighted mean); None if it has none."""
+def bits_per_dim(
+    model, x: Tensor, y: Tensor, batch_size: int, max_n: int, seed: int
+) -> tuple[float | None, int]:
+    """The model's bits/dim on the test split (a batch-size weighted mean) and the number
+    of images it averages: a seeded subset of at most `max_n` (`evaluate.bits_per_dim_max`,
+    the same for every candidate), since the likelihood pass costs like a training step per
+    image. (None, 0) if the model has no likelihood."""
+    idx = reference_subsample(len(x), max_n, seed)
+    x, y = x[idx], y[idx]
     total, count = 0.0, 0
     with torch.no_grad():
         for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):
             bpd = model.bits_per_dim(xb.float() / 127.5 - 1.0, yb)
             if bpd is None:
-                return None
+                return None, 0
             total, count = total + bpd * len(xb), count + len(xb)
-    return total / count if count else None
+    return (total / count if count else None), count
 
 
 def candidate(
@@ -59,6 +67,7 @@ def candidate(
     images, seconds = sample_images(model, n, labels, seed, cfg.batch_size, sample_kwargs or {})
     scored = judge.score(images, labels, seed)
     refs, _ = reference_for(judge, cfg.n_samples, cfg.seed)  # cached: the dataset's scale
+    bpd, bpd_n = bits_per_dim(model, *judge.test, cfg.batch_size, cfg.bits_per_dim_max, cfg.seed)
     metrics = {
         **scored.metrics,
         **relative_metrics(scored.metrics, refs),
@@ -66,7 +75,8 @@ def candidate(
         "sample_seconds": seconds,
         "params": sum(p.numel() for p in model.parameters()),
         "generator_params": model.generator_parameters(),
-        "bits_per_dim": bits_per_dim(model, *judge.test, cfg.batch_size),
+        "bits_per_dim": bpd,
+        "bits_per_dim_n": bpd_n,
         "seed": seed,
         # what fid_ci_low/high cover: resampling these N samples, not training again
         "fid_ci_covers": "sampling noise (bootstrap of the generated samples), not a retrain",
