@@ -201,6 +201,8 @@ def train_featurizer(
     with one_thread():
         net = fit(cfg, xtr, ytr, meta["num_classes"], objective)
         test_acc, train_acc = accuracy(net, xte, yte), accuracy(net, xtr, ytr)
+    image_shape = tuple(xtr.shape[1:])
+    del xtr, xte  # calibration loads the splits again: never two decoded copies at once
     metrics = {
         "objective": objective,
         "accuracy": round(test_acc, 5),
@@ -221,7 +223,7 @@ def train_featurizer(
     state = featurizer_state(
         net,
         objective,
-        tuple(xtr.shape[1:]),
+        image_shape,
         meta["sha256"],
         meta["class_names"],
         test_accuracy=metrics["accuracy"],
