@@ -14,10 +14,11 @@ family and a short featurizer whose calibration is recorded, not required):
 
 The peak RSS of each process is read from os.wait4 (ru_maxrss of that child alone).
 Prints one markdown table: seconds and peak RSS per stage and size, then the goal
-check (peak RSS <= 4 GB at the largest size). Evaluation keeps evaluate.n_samples at
-its default (1,000) and evaluate.reference_max at 10,000, so its k-NN metrics cost the
-same at every size; FID/KID use the whole train split (cached by featurize). Not a
-test: the 60k run takes several minutes on one core.
+check (peak RSS <= 4 GB at the largest size). Evaluation keeps its defaults
+(n_samples 1,000, reference_max 10,000, bits_per_dim_max 2,000), so its sampling,
+k-NN metrics and bits/dim cost the same at every size; FID/KID use the whole train
+split (statistics cached by featurize). Not a test: the 60k run takes several minutes
+on one core.
 """
 
 from __future__ import annotations
