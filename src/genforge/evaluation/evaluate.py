@@ -45,9 +45,8 @@ def bits_per_dim(
     of images it averages: a seeded subset of at most `max_n` (`evaluate.bits_per_dim_max`,
     the same for every candidate), since the likelihood pass costs like a training step per
     image. (None, 0) if the model has no likelihood."""
-    if len(x) > max_n:  # else all of it, in order (no copy)
-        idx = reference_subsample(len(x), max_n, seed)
-        x, y = x[idx], y[idx]
+    idx = reference_subsample(len(x), max_n, seed)  # all of it, in order, within the bound
+    x, y = x[idx], y[idx]
     total, count = 0.0, 0
     with torch.no_grad():
         for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):

@@ -26,10 +26,9 @@ by sign(r_t - target) * images / speed after each interval, within [0, 1]. D tha
 tells its training images apart with confidence (r_t -> 1) gets more augmentation;
 one that does not (a large, easy set such as the digits) keeps p near 0, so its
 images are not altered for nothing. The paper moves p from 0 to 1 in 500k images; at
-this project's budgets (~100k images per run) `speed` is 100k images. At 20k the gan's
-p swung 0 -> 1 -> 0 within 1,500 steps on 1,050 photo patches (FID 74 and 56 at steps
-500 and 1000, 8.5 at the end; 18.6 with seed 1); at 100k p peaked near 0.3, three seeds gave
-FID 3.4-5.2 with recall 0.17-0.31 (benchmarks/natural_images.py's data).
+this project's budgets (~100k images per run) `speed` is 100k images: at 20k the gan's
+p swung 0 -> 1 -> 0 within one run and its FID depended on the seed (measured in the
+README, "GAN families on a few hundred natural images").
 """
 
 from __future__ import annotations
