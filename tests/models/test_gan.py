@@ -1,17 +1,26 @@
-"""The gan family's lazy R1 penalty (Mescheder et al. 2018) and its checkpoint state."""
+"""The lazy R1 penalty (Mescheder et al. 2018) of the gan and vaegan families' D, its
+checkpoint state, and the minibatch std's halves."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import genforge.models.gan as gan_module
+import genforge.models.vaegan as vaegan_module
 from genforge.models import Optimizers, build
 from genforge.models.gan import GanConfig
+from genforge.models.vaegan import VaeGanConfig
+
+# family -> (module that calls r1_penalty, config class, D updates per training step)
+FAMILIES = {"gan": (gan_module, GanConfig, 2), "vaegan": (vaegan_module, VaeGanConfig, 1)}
 
 
-def make(**cfg):
+def make(family: str = "gan", **cfg):
+    _, config, d_steps = FAMILIES[family]
     base = {"z_dim": 8, "base_channels": 8, "conditional": True, "augment": []}
-    return build("gan", GanConfig(**{**base, **cfg}), (1, 16, 16), 2)
+    base.update(minibatch_std=True, **({"d_steps": d_steps} if family == "gan" else {}))
+    return build(family, config(**{**base, **cfg}), (1, 16, 16), 2)
 
 
 def train(model, steps: int) -> None:
@@ -19,38 +28,45 @@ def train(model, steps: int) -> None:
     g = torch.Generator().manual_seed(0)
     for _ in range(steps):
         x = torch.rand(4, 1, 16, 16, generator=g) * 2 - 1
-        model.training_step(x, torch.tensor([0, 1, 0, 1]), opt)
+        losses = model.training_step(x, torch.tensor([0, 1, 0, 1]), opt)
+        assert all(torch.isfinite(torch.tensor(v)) for v in losses.values()), losses
 
 
-def test_r1_runs_every_n_d_updates_and_the_schedule_survives_a_checkpoint(monkeypatch):
+@pytest.mark.parametrize("family", FAMILIES)
+def test_r1_runs_every_n_d_updates_and_the_schedule_survives_a_checkpoint(family, monkeypatch):
+    module, _, per_step = FAMILIES[family]
     calls = []
-    real_penalty = gan_module.r1_penalty
+    real_penalty = module.r1_penalty
 
     def spy(real_logit, real):
         calls.append(int(model.d_updates))
         assert real.requires_grad and real_logit.shape == (4,)
         return real_penalty(real_logit, real)
 
-    monkeypatch.setattr(gan_module, "r1_penalty", spy)
-    model = make(r1_gamma=1.0, r1_every=3, d_steps=2)
-    train(model, 4)  # 8 D updates
-    assert calls == [0, 3, 6]
-    fresh = make(r1_gamma=1.0, r1_every=3, d_steps=2)
+    def every_third(first: int, last: int) -> list[int]:
+        return [i for i in range(first, last) if i % 3 == 0]
+
+    monkeypatch.setattr(module, "r1_penalty", spy)
+    model = make(family, r1_gamma=1.0, r1_every=3)
+    train(model, 4)
+    assert calls == every_third(0, 4 * per_step)
+    fresh = make(family, r1_gamma=1.0, r1_every=3)
     fresh.load_state_dict(model.state_dict())
     calls.clear()
     model = fresh
-    train(fresh, 1)  # D updates 8 and 9
-    assert calls == [9]
+    train(fresh, 3)  # the count goes on from the checkpoint's
+    assert calls == every_third(4 * per_step, 7 * per_step) != []
     calls.clear()
-    model = make(r1_gamma=0.0)
+    model = make(family, r1_gamma=0.0)
     train(model, 4)
     assert calls == []
 
 
-def test_a_checkpoint_from_before_r1_loads():
-    model = make()
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_checkpoint_from_before_r1_loads(family):
+    model = make(family, minibatch_std=False)
     old = {k: v for k, v in model.state_dict().items() if k != "d_updates"}
-    fresh = make()
+    fresh = make(family, minibatch_std=False)
     fresh.load_state_dict(old)  # strict for every other key
     assert int(fresh.d_updates) == 0
 

@@ -16,7 +16,9 @@ Every image D judges real or fake goes through DiffAugment (Zhao et al. 2020, eq
 3-4) with the probability ADA's controller sets (models/augment.py), in the decoder's
 and D's updates; the feature-reconstruction term L_llike compares D's features of the
 un-augmented x and Dec(Enc(x)), because it is a likelihood of x, not a judgement D
-could overfit.
+could overfit. As in the `gan` family, D can also see the batch's spread (minibatch std)
+and be held smooth on the reals by a lazy R1 penalty; both act on D's judgement only,
+never on the features L_llike compares.
 """
 
 from __future__ import annotations
@@ -27,9 +29,16 @@ from torch import Tensor
 
 from genforge.models.augment import AdaptiveAugment, AugmentConfig
 from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
-from genforge.models.common import check_labels, gaussian_kl, reparameterize, sampling
+from genforge.models.common import (
+    check_labels,
+    default_missing_buffers,
+    gaussian_kl,
+    r1_penalty,
+    reparameterize,
+    sampling,
+)
 from genforge.models.nets import ConvGenerator, Discriminator, GaussianEncoder
-from genforge.sections import Fraction, PosFloat, PosInt
+from genforge.sections import Fraction, NonNegFloat, PosFloat, PosInt
 
 
 class VaeGanConfig(FamilyConfig, AugmentConfig):
@@ -39,6 +48,9 @@ class VaeGanConfig(FamilyConfig, AugmentConfig):
     gamma: PosFloat = 1.0  # weight of the feature-reconstruction term for the decoder
     spectral_norm: bool = True  # on the discriminator
     beta1: Fraction = 0.5  # Adam beta1 of all three optimizers
+    minibatch_std: bool = False  # D sees the batch's spread (ProGAN sec. 3)
+    r1_gamma: NonNegFloat = 0.0  # R1 weight on D (Mescheder et al. 2018); 0 = off
+    r1_every: PosInt = 16  # lazy R1: every r1_every D updates (StyleGAN2 sec. 3.1)
 
 
 def feature_nll(fake: Tensor, real: Tensor) -> Tensor:
@@ -59,12 +71,22 @@ class VaeGan(GenerativeModel):
         super().__init__(cfg, image_shape, num_classes)
         c, h, w = self.image_shape
         self.augment = AdaptiveAugment(cfg, cfg.batch_size)
+        self.register_buffer("d_updates", torch.zeros((), dtype=torch.long))
         k = num_classes if cfg.conditional else 0
         self.encoder = GaussianEncoder(c, (h, w), cfg.base_channels, cfg.z_dim, num_classes=k)
         self.decoder = ConvGenerator(cfg.z_dim, c, (h, w), cfg.base_channels, num_classes=k)
         self.discriminator = Discriminator(
-            c, (h, w), cfg.base_channels, num_classes=k, sn=cfg.spectral_norm
+            c,
+            (h, w),
+            cfg.base_channels,
+            num_classes=k,
+            sn=cfg.spectral_norm,
+            minibatch_std=cfg.minibatch_std,
         )
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        default_missing_buffers(self, state_dict, prefix)  # no d_updates before R1 existed
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         betas = (self.cfg.beta1, 0.999)
@@ -102,24 +124,32 @@ class VaeGan(GenerativeModel):
         llike = feature_nll(feat_rec, feat_real)
         opt.step("enc", self.cfg.beta * kl + llike)
 
-        # Decoder: gamma * L_llike - L_GAN on reconstructions and prior samples.
+        # Decoder: gamma * L_llike - L_GAN on reconstructions and prior samples (two
+        # separately drawn halves: chunks=2 keeps the minibatch std from mixing them).
         z_p = torch.randn(b, self.cfg.z_dim, device=x.device)
         y2 = None if y is None else torch.cat([y, y])
         fakes = self.decode(torch.cat([z.detach(), z_p]), y2)
         if self.augment.probability > 0:
-            logits, _ = self.discriminator(self.augment(fakes), y2)
+            logits, _ = self.discriminator(self.augment(fakes), y2, 2)
             _, feats = self.discriminator(fakes[:b], y)  # un-augmented, for L_llike
         else:  # one pass serves both terms
-            logits, feats = self.discriminator(fakes, y2)
+            logits, feats = self.discriminator(fakes, y2, 2)
         llike_dec = feature_nll(feats[:b], feat_real)
         gan_dec = F.softplus(-logits).mean()  # -log D(fake), non-saturating
         opt.step("dec", self.cfg.gamma * llike_dec + gan_dec)
 
         # Discriminator: real vs reconstructions and prior samples (Alg. 1).
-        logits_real, _ = self.discriminator(self.augment(x), y)
-        logits_fake, _ = self.discriminator(self.augment(fakes.detach()), y2)
+        reg = self.cfg.r1_gamma > 0 and int(self.d_updates) % self.cfg.r1_every == 0
+        real = x.detach().requires_grad_(reg)
+        logits_real, _ = self.discriminator(self.augment(real), y)
+        logits_fake, _ = self.discriminator(self.augment(fakes.detach()), y2, 2)
         loss_d = F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
-        opt.step("d", loss_d)
+        if reg:  # gamma/2 * R1, times the interval: the lazy penalty weighs the same
+            r1 = r1_penalty(logits_real, real) * (self.cfg.r1_gamma / 2) * self.cfg.r1_every
+            opt.step("d", loss_d + r1)
+        else:
+            opt.step("d", loss_d)
+        self.d_updates += 1
         self.augment.observe(logits_real)
         return {
             "kl": kl.item() * dims,
