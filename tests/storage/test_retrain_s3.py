@@ -19,7 +19,6 @@ import yaml
 
 from genforge.config import load_params
 from genforge.tracking.lineage import registered_model_name
-from tests.conftest import tiny_family
 from tests.flows.conftest import make_tiny_repo, prefect_env, run_ok
 from tests.storage.conftest import genforge
 from tests.storage.servers import BIN, mlflow_server
@@ -41,10 +40,6 @@ def s3_repo(tmp_path: Path, s3, env: dict[str, str]) -> Path:
     repo = make_tiny_repo(tmp_path / "repo")
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["storage"] = {"backend": "s3", "s3_bucket": BUCKET, "s3_endpoint": s3.endpoint}
-    # diffusion too: the report's sweep/inpainting analyses need it (with gan + vae only,
-    # report/build.py fails on the missing diffusion model)
-    params["models"]["families"].append("diffusion")
-    params["models"]["diffusion"] = tiny_family("diffusion")
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for args in (("storage", "check", "--create-buckets"), ("storage", "dvc-remote")):
         result = genforge(*args, env=env, cwd=repo)
