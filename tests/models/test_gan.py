@@ -6,18 +6,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-import genforge.models.gan as gan_module
-import genforge.models.vaegan as vaegan_module
+import genforge.models.common as common
 from genforge.models import Optimizers, build
 from genforge.models.gan import GanConfig
 from genforge.models.vaegan import VaeGanConfig
 
-# family -> (module that calls r1_penalty, config class, D updates per training step)
-FAMILIES = {"gan": (gan_module, GanConfig, 2), "vaegan": (vaegan_module, VaeGanConfig, 1)}
+# family -> (config class, D updates per training step); both step D through common.LazyR1
+FAMILIES = {"gan": (GanConfig, 2), "vaegan": (VaeGanConfig, 1)}
 
 
 def make(family: str = "gan", **cfg):
-    _, config, d_steps = FAMILIES[family]
+    config, d_steps = FAMILIES[family]
     base = {"z_dim": 8, "base_channels": 8, "conditional": True, "augment": []}
     base.update(minibatch_std=True, **({"d_steps": d_steps} if family == "gan" else {}))
     return build(family, config(**{**base, **cfg}), (1, 16, 16), 2)
@@ -34,9 +33,9 @@ def train(model, steps: int) -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_r1_runs_every_n_d_updates_and_the_schedule_survives_a_checkpoint(family, monkeypatch):
-    module, _, per_step = FAMILIES[family]
+    _, per_step = FAMILIES[family]
     calls = []
-    real_penalty = module.r1_penalty
+    real_penalty = common.r1_penalty
 
     def spy(real_logit, real):
         calls.append(int(model.d_updates))
@@ -46,7 +45,7 @@ def test_r1_runs_every_n_d_updates_and_the_schedule_survives_a_checkpoint(family
     def every_third(first: int, last: int) -> list[int]:
         return [i for i in range(first, last) if i % 3 == 0]
 
-    monkeypatch.setattr(module, "r1_penalty", spy)
+    monkeypatch.setattr(common, "r1_penalty", spy)
     model = make(family, r1_gamma=1.0, r1_every=3)
     train(model, 4)
     assert calls == every_third(0, 4 * per_step)

@@ -17,12 +17,12 @@ from torch import Tensor
 
 from genforge.models.augment import AdaptiveAugment, AugmentConfig
 from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
-from genforge.models.common import check_labels, default_missing_buffers, r1_penalty, sampling
+from genforge.models.common import DiscriminatorConfig, LazyR1, check_labels, sampling
 from genforge.models.nets import ConvGenerator, Discriminator
-from genforge.sections import Fraction, NonNegFloat, PosInt
+from genforge.sections import Fraction, PosInt
 
 
-class GanConfig(FamilyConfig, AugmentConfig):
+class GanConfig(FamilyConfig, AugmentConfig, DiscriminatorConfig):
     z_dim: PosInt = 64
     base_channels: PosInt = 64
     loss: Literal["non_saturating", "hinge"] = "hinge"
@@ -30,9 +30,6 @@ class GanConfig(FamilyConfig, AugmentConfig):
     beta1: Fraction = 0.0
     beta2: Fraction = 0.9
     d_steps: PosInt = 1
-    minibatch_std: bool = False  # D sees the batch's spread (ProGAN sec. 3)
-    r1_gamma: NonNegFloat = 0.0  # R1 weight (Mescheder et al. 2018); 0 = off
-    r1_every: PosInt = 16  # lazy R1: every r1_every D updates (StyleGAN2 sec. 3.1)
 
 
 def discriminator_loss(kind: str, real: Tensor, fake: Tensor) -> Tensor:
@@ -56,7 +53,7 @@ def generator_loss(kind: str, fake: Tensor) -> Tensor:
     raise ValueError(f"unknown gan loss {kind!r}; allowed: 'hinge', 'non_saturating'")
 
 
-class Gan(GenerativeModel):
+class Gan(LazyR1, GenerativeModel):
     """Generator G(z, y) and discriminator D(x, y); optimizers "d" and "g"."""
 
     family = "gan"
@@ -70,7 +67,7 @@ class Gan(GenerativeModel):
         if cfg.loss not in ("hinge", "non_saturating"):
             raise ValueError(f"gan.loss must be 'hinge' or 'non_saturating', got {cfg.loss!r}")
         self.augment = AdaptiveAugment(cfg, cfg.batch_size)
-        self.register_buffer("d_updates", torch.zeros((), dtype=torch.long))
+        self.init_lazy_r1()
         c, h, w = self.image_shape
         k = num_classes if cfg.conditional else 0
         self.generator = ConvGenerator(cfg.z_dim, c, (h, w), cfg.base_channels, num_classes=k)
@@ -82,10 +79,6 @@ class Gan(GenerativeModel):
             sn=cfg.spectral_norm,
             minibatch_std=cfg.minibatch_std,
         )
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        default_missing_buffers(self, state_dict, prefix)  # no d_updates before R1 existed
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         betas = (self.cfg.beta1, self.cfg.beta2)
@@ -113,18 +106,13 @@ class Gan(GenerativeModel):
         for _ in range(self.cfg.d_steps):
             fake = self.generate(torch.randn(b, self.cfg.z_dim, device=x.device), y)
             # One D pass over real and fake together: faster than two on CPU.
-            reg = self.cfg.r1_gamma > 0 and int(self.d_updates) % self.cfg.r1_every == 0
+            reg = self.r1_due()
             real = x.detach().requires_grad_(reg)
             both = self.augment(torch.cat([real, fake.detach()]))
             logits, _ = self.discriminator(both, None if y is None else torch.cat([y, y]), 2)
             real_logit, fake_logit = logits.chunk(2)  # (B,) each
             loss_d = discriminator_loss(self.cfg.loss, real_logit, fake_logit)
-            if reg:  # gamma/2 * R1, times the interval: the lazy penalty weighs the same
-                r1 = r1_penalty(real_logit, real) * (self.cfg.r1_gamma / 2) * self.cfg.r1_every
-                opt.step("d", loss_d + r1)
-            else:
-                opt.step("d", loss_d)
-            self.d_updates += 1
+            self.step_d(opt, loss_d, real_logit, real, reg)
             self.augment.observe(real_logit)
         # The last fake batch is reused for G: its graph through G is still intact.
         fake_logit, _ = self.discriminator(self.augment(fake), y)

@@ -30,27 +30,24 @@ from torch import Tensor
 from genforge.models.augment import AdaptiveAugment, AugmentConfig
 from genforge.models.base import FamilyConfig, GenerativeModel, Optimizers, signed_to_uint8
 from genforge.models.common import (
+    DiscriminatorConfig,
+    LazyR1,
     check_labels,
-    default_missing_buffers,
     gaussian_kl,
-    r1_penalty,
     reparameterize,
     sampling,
 )
 from genforge.models.nets import ConvGenerator, Discriminator, GaussianEncoder
-from genforge.sections import Fraction, NonNegFloat, PosFloat, PosInt
+from genforge.sections import Fraction, PosFloat, PosInt
 
 
-class VaeGanConfig(FamilyConfig, AugmentConfig):
+class VaeGanConfig(FamilyConfig, AugmentConfig, DiscriminatorConfig):
     z_dim: PosInt = 32
     base_channels: PosInt = 32
     beta: PosFloat = 1.0  # weight of the KL (prior) term for the encoder
     gamma: PosFloat = 1.0  # weight of the feature-reconstruction term for the decoder
     spectral_norm: bool = True  # on the discriminator
     beta1: Fraction = 0.5  # Adam beta1 of all three optimizers
-    minibatch_std: bool = False  # D sees the batch's spread (ProGAN sec. 3)
-    r1_gamma: NonNegFloat = 0.0  # R1 weight on D (Mescheder et al. 2018); 0 = off
-    r1_every: PosInt = 16  # lazy R1: every r1_every D updates (StyleGAN2 sec. 3.1)
 
 
 def feature_nll(fake: Tensor, real: Tensor) -> Tensor:
@@ -58,7 +55,7 @@ def feature_nll(fake: Tensor, real: Tensor) -> Tensor:
     return 0.5 * (fake.float() - real.float()).pow(2).mean()
 
 
-class VaeGan(GenerativeModel):
+class VaeGan(LazyR1, GenerativeModel):
     """Encoder, decoder (= generator), discriminator; optimizers "enc", "dec", "d"."""
 
     family = "vaegan"
@@ -71,22 +68,12 @@ class VaeGan(GenerativeModel):
         super().__init__(cfg, image_shape, num_classes)
         c, h, w = self.image_shape
         self.augment = AdaptiveAugment(cfg, cfg.batch_size)
-        self.register_buffer("d_updates", torch.zeros((), dtype=torch.long))
+        self.init_lazy_r1()
         k = num_classes if cfg.conditional else 0
         self.encoder = GaussianEncoder(c, (h, w), cfg.base_channels, cfg.z_dim, num_classes=k)
         self.decoder = ConvGenerator(cfg.z_dim, c, (h, w), cfg.base_channels, num_classes=k)
-        self.discriminator = Discriminator(
-            c,
-            (h, w),
-            cfg.base_channels,
-            num_classes=k,
-            sn=cfg.spectral_norm,
-            minibatch_std=cfg.minibatch_std,
-        )
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        default_missing_buffers(self, state_dict, prefix)  # no d_updates before R1 existed
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        sn, mbstd = cfg.spectral_norm, cfg.minibatch_std
+        self.discriminator = Discriminator(c, (h, w), cfg.base_channels, k, sn, mbstd)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         betas = (self.cfg.beta1, 0.999)
@@ -139,17 +126,12 @@ class VaeGan(GenerativeModel):
         opt.step("dec", self.cfg.gamma * llike_dec + gan_dec)
 
         # Discriminator: real vs reconstructions and prior samples (Alg. 1).
-        reg = self.cfg.r1_gamma > 0 and int(self.d_updates) % self.cfg.r1_every == 0
+        reg = self.r1_due()
         real = x.detach().requires_grad_(reg)
         logits_real, _ = self.discriminator(self.augment(real), y)
         logits_fake, _ = self.discriminator(self.augment(fakes.detach()), y2, 2)
         loss_d = F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
-        if reg:  # gamma/2 * R1, times the interval: the lazy penalty weighs the same
-            r1 = r1_penalty(logits_real, real) * (self.cfg.r1_gamma / 2) * self.cfg.r1_every
-            opt.step("d", loss_d + r1)
-        else:
-            opt.step("d", loss_d)
-        self.d_updates += 1
+        self.step_d(opt, loss_d, logits_real, real, reg)
         self.augment.observe(logits_real)
         return {
             "kl": kl.item() * dims,
