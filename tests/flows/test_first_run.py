@@ -1,9 +1,9 @@
 """What one `make run`-style flow run on a fresh tiny repo must leave behind.
 
 The tests here read the state of a single flow run (a module fixture: each full run
-costs most of a minute), and none of them changes it. A second run on unchanged state
-training nothing is tested by tests/flows/test_gate_retry.py, whose second run must
-print "trained: nothing" (the translation included: it is listed there when it runs).
+costs most of a minute), and none of them changes it. That a second run with nothing
+stale trains nothing, the translation included, is tested by tests/flows/test_gate_retry.py:
+its second run must print "trained: nothing" (the translation is listed when it runs).
 """
 
 from __future__ import annotations
