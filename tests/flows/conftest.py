@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from genforge.config import load_params
+from genforge.tracking.lineage import registered_model_name
 from tests.conftest import tiny_params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,3 +139,18 @@ def run_ok(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 300):
             f"{result.stderr[-3000:]}"
         )
     return result
+
+
+VERSIONS = r"""
+import json, sys, mlflow
+client = mlflow.MlflowClient("sqlite:///mlflow.db")
+found = client.search_model_versions(f"name = '{sys.argv[1]}'")
+print(json.dumps([dict(client.get_model_version(v.name, v.version).tags) for v in found]))
+"""
+
+
+def version_tags(repo: Path) -> list[dict[str, str]]:
+    """The tags of every version of the repo's registered model (its sqlite:///mlflow.db)."""
+    name = registered_model_name(load_params(repo / "params.yaml"))
+    out = run_ok([sys.executable, "-c", VERSIONS, name], cwd=repo, env=dict(os.environ)).stdout
+    return json.loads(out.strip().splitlines()[-1])

@@ -19,17 +19,10 @@ import yaml
 
 from genforge.config import load_params
 from genforge.layout import TRANSLATION, Layout
-from genforge.tracking.lineage import registered_model_name, translation_model_name
-from tests.flows.conftest import make_tiny_repo, prefect_env, run_ok
+from genforge.tracking.lineage import translation_model_name
+from tests.flows.conftest import make_tiny_repo, prefect_env, run_ok, version_tags
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-VERSIONS = r"""
-import json, sys, mlflow
-client = mlflow.MlflowClient("sqlite:///mlflow.db")
-found = client.search_model_versions(f"name = '{sys.argv[1]}'")
-print(json.dumps([dict(client.get_model_version(v.name, v.version).tags) for v in found]))
-"""
 
 ALIASES = r"""
 import json, sys, mlflow
@@ -94,8 +87,7 @@ def test_a_registered_version_names_the_commit_that_records_its_model(first_run)
     an older) model."""
     repo, _, _ = first_run
     now = (repo / "dvc.lock").read_text()
-    name = registered_model_name(load_params(repo / "params.yaml"))
-    tags = last_json_line([sys.executable, "-c", VERSIONS, name], repo)
+    tags = version_tags(repo)
     assert tags
     for t in tags:
         at_commit = subprocess.run(

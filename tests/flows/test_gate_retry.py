@@ -11,9 +11,7 @@ that candidate, and afterwards nothing is left without a verdict.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -29,22 +27,10 @@ from tests.flows.conftest import (
     prefect_env,
     run_ok,
     tiny_params_dict,
+    version_tags,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-VERSIONS = r"""
-import json, sys, mlflow
-client = mlflow.MlflowClient("sqlite:///mlflow.db")
-found = client.search_model_versions(f"name = '{sys.argv[1]}'")
-print(json.dumps([dict(client.get_model_version(v.name, v.version).tags) for v in found]))
-"""
-
-
-def version_tags(repo: Path) -> list[dict[str, str]]:
-    name = registered_model_name(load_params(repo / "params.yaml"))
-    out = run_ok([sys.executable, "-c", VERSIONS, name], cwd=repo, env=dict(os.environ)).stdout
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def test_a_candidate_left_without_verdict_is_judged_by_the_next_run(tmp_path):

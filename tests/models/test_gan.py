@@ -11,14 +11,14 @@ from genforge.models import Optimizers, build
 from genforge.models.gan import GanConfig
 from genforge.models.vaegan import VaeGanConfig
 
-# family -> (config class, D updates per training step); both step D through common.LazyR1
-FAMILIES = {"gan": (GanConfig, 2), "vaegan": (VaeGanConfig, 1)}
+# family -> (config class, its extra fields); both step D through common.LazyR1
+FAMILIES = {"gan": (GanConfig, {"d_steps": 2}), "vaegan": (VaeGanConfig, {})}
 
 
 def make(family: str = "gan", **cfg):
-    config, d_steps = FAMILIES[family]
-    base = {"z_dim": 8, "base_channels": 8, "conditional": True, "augment": []}
-    base.update(minibatch_std=True, **({"d_steps": d_steps} if family == "gan" else {}))
+    config, extra = FAMILIES[family]
+    base = {"z_dim": 8, "base_channels": 8, "conditional": True, "augment": [], **extra}
+    base["minibatch_std"] = True
     return build(family, config(**{**base, **cfg}), (1, 16, 16), 2)
 
 
@@ -33,7 +33,7 @@ def train(model, steps: int) -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_r1_runs_every_n_d_updates_and_the_schedule_survives_a_checkpoint(family, monkeypatch):
-    _, per_step = FAMILIES[family]
+    per_step = FAMILIES[family][1].get("d_steps", 1)  # D updates per training step
     calls = []
     real_penalty = common.r1_penalty
 
