@@ -91,6 +91,9 @@ def tiny_params(families: list[str], tmp: Path | None = None, **sections: Any) -
             "coverage_min": 0.3,
             "classes_covered_min": 8,
         },
+        # The studies (report tables 6 and 7) are off: they train every family twice more;
+        # tests/report/test_studies.py runs them at test scale.
+        "report": {"datasets": [], "transfer": None},
         # The translation stage at seconds: 8 px domains, a 4-step CycleGAN, a gate it passes
         "translation": {
             "data": {"image_size": 8, "typeset_per_class": 20},

@@ -268,19 +268,23 @@ SweepSetting = Annotated[int, Field(ge=1)] | Literal["ancestral"]
 
 
 class TransferConfig(Section):
-    """Table 6: fine-tune each family from a checkpoint pre-trained on `from_source`."""
+    """Table 6: fine-tuning against training from scratch, at equal steps."""
 
-    from_source: Literal["digits", "shapes"] | None = None  # null = the other embedded source
-    steps: PosInt | None = None  # pre-training steps; null = report.study_steps
+    # null: the main run's models, fine-tuned on the other embedded source; digits | shapes:
+    # pre-trained there for `steps`, then fine-tuned on this project's data
+    from_source: Literal["digits", "shapes"] | None = None
+    steps: PosInt | None = None  # pre-training steps (from_source set); null = report.study_steps
 
 
 class ReportConfig(Section):
     """The comparison report and the extra training of its tables 6 and 7."""
 
-    datasets: list[Literal["digits", "shapes"]] = []  # table 7: repeat the comparison on each
-    transfer: TransferConfig | None = None  # table 6; null skips it
+    # table 7: the comparison on each (the project's own source is the main run itself)
+    datasets: list[Literal["digits", "shapes"]] = ["digits", "shapes"]
+    transfer: TransferConfig | None = TransferConfig()  # table 6; null skips it
     study_steps: PosInt = 300  # training steps per family in the studies (tables 6, 7)
     study_samples: Annotated[int, Field(ge=10)] = 250  # evaluation samples in the studies
+    study_jobs: PosInt = 2  # families studied at once (processes of train.threads each)
     diffusion_sweep: list[SweepSetting] = Field(
         default=[10, 25, 50, 100, "ancestral"], min_length=1
     )  # DDIM step counts, "ancestral" = every timestep, eta = 1

@@ -129,7 +129,7 @@ def _m(block: Any, key: str, where: str) -> Any:
 
 
 def table_transfer(inputs: ReportInputs) -> Table:
-    """Table 6: fine-tuned from another dataset's checkpoint vs from scratch, equal steps."""
+    """Table 6: fine-tuned from another dataset's model vs from scratch, equal steps."""
     cols = [
         "family",
         "pre-trained on",
@@ -142,13 +142,15 @@ def table_transfer(inputs: ReportInputs) -> Table:
         "re-initialised",
     ]
     caption_base = (
-        "Each family pre-trained on another dataset, then fine-tuned on this one, against "
-        "the same family trained from scratch for the same number of steps (both scored "
-        "on this dataset with its featurizer). A negative FID change means transfer helped."
+        "Each family pre-trained on one dataset, then fine-tuned on another, against the "
+        "same family trained there from scratch for the same number of steps (both scored "
+        "on the target dataset with its featurizer). A negative FID change means transfer helped."
     )
-    study = _study(inputs, "transfer", "set report.transfer and run `make report-full`")
+    study = _study(inputs, "transfer", "set report.transfer")
     if isinstance(study, NA):
         return Table("6", "Transfer learning", caption_base, cols, unavailable=study.reason)
+    main = bool(study.get("from_main_run"))
+    origin = f"{study['from_source']} (main run)" if main else study["from_source"]
     rows = []
     for f, r in study.get("families", {}).items():
         scratch, tuned = r.get("scratch"), r.get("finetuned")
@@ -162,7 +164,7 @@ def table_transfer(inputs: ReportInputs) -> Table:
         rows.append(
             [
                 f,
-                study["from_source"],
+                origin,
                 study["steps"],
                 a,
                 b,
@@ -172,19 +174,27 @@ def table_transfer(inputs: ReportInputs) -> Table:
                 reinit,
             ]
         )
+    pre = (
+        "the main run's models (each at its own steps)"
+        if main
+        else f"{study['pretrain_steps']} pre-training steps"
+    )
     caption = caption_base + (
-        f" {study['from_source']} → {study['to_source']}: {study['pretrain_steps']} pre-training "
-        f"steps, {study['steps']} steps each after, n = {study['n_samples']} samples. Layers whose "
-        "shape differs (e.g. label embeddings with another class count) start fresh."
+        f" {study['from_source']} → {study['to_source']}: {pre}, {study['steps']} steps each "
+        f"after, n = {study['n_samples']} samples. Layers whose shape differs (e.g. label "
+        "embeddings with another class count) start fresh."
     )
     return Table("6", "Transfer learning", caption, cols, rows)
 
 
 def table_domains(inputs: ReportInputs) -> Table:
-    """Table 7: the comparison repeated on each dataset of report.datasets."""
+    """Table 7: the comparison on each dataset of report.datasets (the project's own: the
+    main run)."""
     cols = [
         "dataset",
         "family",
+        "steps",
+        "n",
         "FID",
         "floor FID",
         "precision",
@@ -194,22 +204,26 @@ def table_domains(inputs: ReportInputs) -> Table:
         "train s",
     ]
     caption = (
-        "The same families, trained with the same (short) study budget, on each dataset in "
-        "report.datasets, each scored with its own featurizer against its own floor. Rankings "
-        "that hold across domains are the ones to trust."
+        "The same families on each dataset in report.datasets, each scored with its own "
+        "featurizer against its own floor: this project's data is the main run (its steps "
+        "and samples), the others a short study budget. Compare rankings within a dataset; "
+        "rankings that hold across datasets are the ones to trust."
     )
-    study = _study(inputs, "domains", "set report.datasets and run `make report-full`")
+    study = _study(inputs, "domains", "set report.datasets")
     if isinstance(study, NA):
         return Table("7", "Several image domains", caption, cols, unavailable=study.reason)
     rows = []
     for ds, d in study.items():
+        if d.get("main_run"):
+            rows += [_main_run_row(f"{ds} (main run)", fi) for fi in inputs.families.values()]
+            continue
         if "error" in d:  # e.g. its featurizer missed the accuracy threshold
             rows.append([ds, "—", *[NA(f"{ds}: {d['error']}")] * (len(cols) - 2)])
         for f, r in (d.get("families") or {}).items():
             where = f"{ds}/{f}"
             k, n = _m(r, "classes_covered", where), d.get("num_classes")
             classes = f"{k}/{n}" if isinstance(k, int | float) and n else k
-            keys = ("fid", "floor_fid", "precision", "recall", "coverage")
+            keys = ("steps", "n_samples", "fid", "floor_fid", "precision", "recall", "coverage")
             rows.append(
                 [
                     ds,
@@ -219,7 +233,27 @@ def table_domains(inputs: ReportInputs) -> Table:
                     _m(r, "train_seconds", where),
                 ]
             )
-    done = [d for d in study.values() if d.get("steps")]
-    if done:
-        caption += f" {done[0]['steps']} steps per family, n = {done[0]['n_samples']} samples."
     return Table("7", "Several image domains", caption, cols, rows)
+
+
+def _main_run_row(name: str, fi: Any) -> list:
+    """A table 7 row from a family's own metrics and training summary (the main run)."""
+    m, s, where = fi.metrics, fi.summary, f"{name}/{fi.family}"
+    if not available(m):
+        return [name, fi.family, *[m] * 9]
+    floor = ((m.get("reference") or {}).get("floor") or {}).get("fid")
+    k, n = m.get("classes_covered"), m.get("num_classes")
+    classes = f"{k}/{n}" if k is not None and n else NA(f"{where}: no classes_covered")
+    steps = _m(s, "steps", where) if available(s) else s
+    seconds = _m(s, "train_seconds", where) if available(s) else s
+    keys = ("n_samples", "fid")
+    return [
+        name,
+        fi.family,
+        steps,
+        *(_m(m, key, where) for key in keys),
+        floor if floor is not None else NA(f"{where}: no floor FID"),
+        *(_m(m, key, where) for key in ("precision", "recall", "coverage")),
+        classes,
+        seconds,
+    ]
