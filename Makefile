@@ -28,12 +28,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m flows.retrain
 
-# The report's studies (tables 6 and 7) at a bigger budget than make run's: a DVC
-# experiment that sets report.study_steps and report.study_samples in params.yaml (they
-# stay set; reset them to 300 and 250 to go back).
+# The report's studies (tables 6 and 7) at a bigger budget than make run's, and the
+# diffusion sweep with its 1000-step ancestral row: a DVC experiment that sets
+# report.study_steps, report.study_samples and report.diffusion_sweep in params.yaml
+# (they stay set; reset them to 300, 250 and [10, 25, 50, 100] to go back).
 report-full: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc exp run \
-		--set-param report.study_steps=1000 --set-param report.study_samples=1000 report
+		--set-param report.study_steps=1000 --set-param report.study_samples=1000 \
+		--set-param 'report.diffusion_sweep=[10,25,50,100,ancestral]' report
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests flows benchmarks

@@ -43,8 +43,9 @@ def tiny_params_dict() -> dict:
     return params
 
 
-def make_tiny_repo(dest: Path) -> Path:
-    """Copy this checkout's files (tracked + untracked, not ignored), tiny params, git init."""
+def make_tiny_repo(dest: Path, **sections: dict) -> Path:
+    """Copy this checkout's files (tracked + untracked, not ignored), tiny params (each of
+    `sections` merged into its section), git init."""
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"],
         cwd=ROOT,
@@ -59,7 +60,10 @@ def make_tiny_repo(dest: Path) -> Path:
         ):
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params_dict(), sort_keys=False))
+    params = tiny_params_dict()
+    for key, value in sections.items():
+        params[key] = {**params[key], **value}
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     subprocess.run([*git, "add", "-A"], cwd=dest, check=True)

@@ -32,11 +32,17 @@ print(json.dumps(dict(mv.tags)))
 """
 
 
+DIGITS_CAP = {"max_per_class": 12}  # the tiny shapes have 12 per class already
+
+
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory) -> tuple[Path, dict[str, str], subprocess.CompletedProcess]:
     """(repo, env, the flow's result) after one flow run on a fresh tiny repo (read-only)."""
     tmp = tmp_path_factory.mktemp("first-run")
-    repo = make_tiny_repo(tmp / "repo")
+    # The default studies (tables 6 and 7) at test scale: digits (12 per class) beside the
+    # tiny shapes, the main run's models fine-tuned there.
+    report = {"datasets": ["digits", "shapes"], "transfer": {}, "study_steps": 3}
+    repo = make_tiny_repo(tmp / "repo", report=report | {"study_samples": 10}, data=DIGITS_CAP)
     env = prefect_env(tmp / "prefect-home")
     result = run_ok([sys.executable, "-m", "flows.retrain"], cwd=repo, env=env, timeout=900)
     return repo, env, result
@@ -72,6 +78,21 @@ def test_the_flow_trains_gates_and_registers_the_translation(first_run):
     # recorded by DVC: nothing is stale after the run
     status = run_ok([sys.executable, "-m", "dvc", "status", "--json"], cwd=repo, env=env)
     assert json.loads(status.stdout or "{}") == {}
+
+
+def test_the_default_run_fills_every_table(first_run):
+    """Tables 6 and 7 come out of the flow with numbers: the study stage trains digits
+    beside the main run (shapes) and fine-tunes the main run's models there."""
+    repo, _, first = first_run
+    assert "study: gan on digits, 3 steps fine-tuned" in first.stdout
+    report = json.loads((Layout(repo).reports / "report.json").read_text())
+    tables = {t["number"]: t for t in report["tables"]}
+    assert not tables["6"]["unavailable"] and not tables["7"]["unavailable"]
+    assert [r[:2] for r in tables["6"]["rows"]] == [
+        ["gan", "shapes (main run)"],
+        ["vae", "shapes (main run)"],
+    ]
+    assert {r[0] for r in tables["7"]["rows"]} == {"digits", "shapes (main run)"}
 
 
 def train_out_md5(lock_text: str, family: str) -> str | None:

@@ -207,7 +207,7 @@ def assemble(params: Params, inputs: ReportInputs, res: dict[str, Any]):
                 Figure(
                     "sweep",
                     "Diffusion FID against sampler steps",
-                    "DDIM at each step count, and the full ancestral sampler.",
+                    "DDIM at each step count (and the full ancestral sampler, when swept).",
                     figures.sweep_curve(sweep),
                 )
             ],

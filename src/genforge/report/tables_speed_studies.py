@@ -54,9 +54,10 @@ def table_sweep(sweep: list[dict] | NA) -> Table:
     cols = ["sampler", "steps", "FID", "KID", "precision", "recall", "images/s", "n"]
     caption = (
         "The diffusion model's quality against the number of sampler steps: DDIM "
-        "(deterministic, eta = 0) on strided timesteps, and the full ancestral sampler "
-        "(every timestep, eta = 1). Fewer steps are proportionally faster; quality usually "
-        "holds up to a point and then degrades."
+        "(deterministic, eta = 0) on strided timesteps, and, when report.diffusion_sweep "
+        "lists it (make report-full), the full ancestral sampler (every timestep, eta = 1). "
+        "Fewer steps are proportionally faster; quality usually holds up to a point and "
+        "then degrades."
     )
     if isinstance(sweep, NA):
         return Table(
