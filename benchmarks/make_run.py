@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from pipeline import override_params  # benchmarks/pipeline.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE_LINE = re.compile(r"((?:stage|dvc repro) [^:]+): done in (\d+) s")
@@ -44,15 +44,7 @@ def checkout(ref: str, dest: Path, overrides: list[str]) -> Path:
     subprocess.run(["git", "clone", "-q", str(ROOT), str(dest)], check=True)
     subprocess.run(["git", "checkout", "-q", ref], cwd=dest, check=True)
     if overrides:
-        path = dest / "params.yaml"
-        params = yaml.safe_load(path.read_text())
-        for item in overrides:
-            key, _, value = item.partition("=")
-            node, *keys = params, *key.split(".")
-            for part in keys[:-1]:
-                node = node[part]
-            node[keys[-1]] = yaml.safe_load(value)
-        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        override_params(dest / "params.yaml", overrides)
         subprocess.run(["git", "commit", "-qam", "benchmark params"], cwd=dest, check=True,
                        env={**os.environ, **GIT_ENV})  # fmt: skip
     return dest

@@ -35,10 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # flows/ is a top-level package of the checkout
 
 
-def clone(dest: Path, overrides: list[str]) -> Path:
-    """A fresh clone of this checkout's HEAD with `key=value` overrides in params.yaml."""
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(dest)], check=True)
-    params_file = dest / "params.yaml"
+def override_params(params_file: Path, overrides: list[str]) -> None:
+    """Apply `key.sub=value` overrides (values read as YAML) to a params.yaml in place."""
     params = yaml.safe_load(params_file.read_text())
     for item in overrides:
         key, _, value = item.partition("=")
@@ -47,6 +45,12 @@ def clone(dest: Path, overrides: list[str]) -> Path:
             node = node[part]
         node[path[-1]] = yaml.safe_load(value)
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def clone(dest: Path, overrides: list[str]) -> Path:
+    """A fresh clone of this checkout's HEAD with `key=value` overrides in params.yaml."""
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(dest)], check=True)
+    override_params(dest / "params.yaml", overrides)
     subprocess.run(["git", "commit", "-qam", "benchmark params", "--allow-empty"], cwd=dest,
                    check=True, env={**os.environ, "GIT_AUTHOR_NAME": "bench",
                    "GIT_AUTHOR_EMAIL": "bench@localhost", "GIT_COMMITTER_NAME": "bench",
