@@ -121,3 +121,20 @@ def test_fine_tuning_starts_from_the_pretrained_weights(trained_tree, tmp_path):
     assert all(torch.equal(seeded["model"][k], pre[k]) for k in pre)
     summary = train_family(params, "vae", prepared, tmp_path / "vae", progress=False)
     assert summary["resumed_from"] == 0 and summary["steps"] == 6
+
+
+def test_a_missing_main_run_model_fails_the_stage_naming_it(tree):
+    """Table 6 fine-tunes the main run's models: without one the stage stops (from its
+    worker process), naming the checkpoint, and leaves no studies/ behind."""
+    (tree / "models/vae/checkpoint.pt").unlink()
+    study = {"datasets": [], "transfer": {}, "study_steps": 2, "study_samples": 10}
+    params = report_params(
+        report=study | {"study_jobs": 2},
+        data={"max_per_class": 12},
+        models={"families": ["gan", "vae"]},
+    )
+    with pytest.raises(
+        GenforgeError, match=r"main run's vae: .*models/vae/checkpoint.pt is missing"
+    ):
+        run_studies(params, tree)
+    assert not (tree / "studies").exists()

@@ -161,11 +161,7 @@ class Plan:
         self.domains = {ds: domain_data(params, ds) for ds in rep.datasets}
         self.main_run = [ds for ds, d in self.domains.items() if d == own]
         self.transfer = rep.transfer
-        if (
-            self.transfer is not None
-            and self.transfer.from_source == own.source
-            and (own.source in ("digits", "shapes"))
-        ):
+        if self.transfer is not None and self.transfer.from_source == own.source:
             raise GenforgeError(
                 f"report.transfer.from_source {own.source!r} is data.source itself; pick the "
                 "other embedded source, or null to fine-tune the main run's models"
@@ -254,7 +250,11 @@ def run_studies(params: Params, root: Path = Path(".")) -> dict[str, Any]:
             spawn = multiprocessing.get_context("spawn")  # no forked torch thread pools
             with ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
                 futures = [pool.submit(family_studies, *args, f, data, failed) for f in families]
-                per_family = dict(zip(families, [f.result() for f in futures], strict=True))
+                try:
+                    per_family = dict(zip(families, [f.result() for f in futures], strict=True))
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)  # the stage fails: start no more runs
+                    raise
         else:
             per_family = {f: family_studies(*args, f, data, failed) for f in families}
 
