@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from genforge.report.load import NA, ReportInputs, available
+from genforge.report.load import NA, FamilyInputs, ReportInputs, available, references
 from genforge.report.tables import Table, metric
 
 STUDY_KEYS = ("fid", "precision", "recall", "coverage", "classes_covered")
@@ -216,7 +216,11 @@ def table_domains(inputs: ReportInputs) -> Table:
     rows = []
     for ds, d in study.items():
         if d.get("main_run"):
-            rows += [_main_run_row(f"{ds} (main run)", fi) for fi in inputs.families.values()]
+            refs = references(inputs)
+            floor = refs["floor"]["fid"] if available(refs) else refs
+            rows += [
+                _main_run_row(f"{ds} (main run)", fam, floor) for fam in inputs.families.values()
+            ]
             continue
         if "error" in d:  # e.g. its featurizer missed the accuracy threshold
             rows.append([ds, "—", *[NA(f"{ds}: {d['error']}")] * (len(cols) - 2)])
@@ -237,24 +241,24 @@ def table_domains(inputs: ReportInputs) -> Table:
     return Table("7", "Several image domains", caption, cols, rows)
 
 
-def _main_run_row(name: str, fi: Any) -> list:
+def _main_run_row(name: str, fam: FamilyInputs, floor: Any) -> list:
     """A table 7 row from a family's own metrics and training summary (the main run)."""
-    m, s, where = fi.metrics, fi.summary, f"{name}/{fi.family}"
-    if not available(m):
-        return [name, fi.family, *[m] * 9]
-    floor = ((m.get("reference") or {}).get("floor") or {}).get("fid")
-    k, n = m.get("classes_covered"), m.get("num_classes")
-    classes = f"{k}/{n}" if k is not None and n else NA(f"{where}: no classes_covered")
-    steps = _m(s, "steps", where) if available(s) else s
-    seconds = _m(s, "train_seconds", where) if available(s) else s
-    keys = ("n_samples", "fid")
+    k, n = metric(fam, "classes_covered"), metric(fam, "num_classes")
+    classes = f"{k}/{n}" if isinstance(k, int | float) and isinstance(n, int | float) else k
+
+    def trained(key: str) -> Any:  # from train_summary.json, or the NA saying why not
+        return (
+            _m(fam.summary, key, f"{name}/{fam.family}") if available(fam.summary) else fam.summary
+        )
+
     return [
         name,
-        fi.family,
-        steps,
-        *(_m(m, key, where) for key in keys),
-        floor if floor is not None else NA(f"{where}: no floor FID"),
-        *(_m(m, key, where) for key in ("precision", "recall", "coverage")),
+        fam.family,
+        trained("steps"),
+        metric(fam, "n_samples"),
+        metric(fam, "fid"),
+        floor,
+        *(metric(fam, key) for key in ("precision", "recall", "coverage")),
         classes,
-        seconds,
+        trained("train_seconds"),
     ]

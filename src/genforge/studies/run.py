@@ -101,13 +101,10 @@ def build_domain(params: Params, layout: Layout, data: DataConfig, base: Path) -
 
 
 class Studies:
-    """Trains and scores one family's study runs under `out`, memoised by what defines
-    them; `data` maps each data section (its JSON) to its (prepared, featurizer) folders."""
+    """Trains and scores one family's study runs, memoised by what defines them; `data` maps each data section (its JSON) to its (prepared, featurizer) folders."""
 
-    def __init__(
-        self, params: Params, layout: Layout, out: Path, data: dict[str, tuple[Path, Path]]
-    ):
-        self.params, self.layout, self.out, self.data = params, layout, out, data
+    def __init__(self, params: Params, layout: Layout, data: dict[str, tuple[Path, Path]]):
+        self.params, self.layout, self.data = params, layout, data
         self.runs: dict[str, dict[str, Any]] = {}
         self.checkpoints: dict[str, Path] = {}  # run key -> its checkpoint (for fine-tuning)
 
@@ -197,7 +194,7 @@ def family_studies(
 
     torch.set_num_threads(params.train.threads)  # evaluation too, as in the stages
     plan, layout, steps = Plan(params), Layout(Path(root)), params.report.study_steps
-    studies = Studies(params, layout, out, data)
+    studies = Studies(params, layout, data)
     domains: dict[str, Any] = {}
     for ds, d in plan.domains.items():
         if ds in plan.main_run or data_key(d) in failed:
