@@ -143,3 +143,14 @@ def tiny_prepared(tmp_path_factory) -> Path:
         ingest(params.data, root / "raw")
         prepare(params.data, root / "raw", root / "prepared")
     return root / "prepared"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with a `slow` test first, each file's tests kept together and in order.
+
+    `make test` hands whole files to its workers in collection order (pytest-xdist's
+    loadfile); the few files that run the whole flow take minutes each, and started last
+    they would finish on one worker while the others idle.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: order within is kept
