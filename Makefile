@@ -45,11 +45,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests flows benchmarks
 	$(BIN)/ruff format src tests flows benchmarks
 
-# The suite's files on as many workers as there are cores (at most 4): most of its time
+# The suite's files on as many workers as there are (logical) cores, at most 4: most of its time
 # is servers and subprocesses starting, and a 2-core machine runs it in about 0.6x the
 # time of one worker. `pytest tests/...` alone runs in one process.
 test: lint
-	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
+	$(BIN)/python -m pytest -n logical --maxprocesses 4 --dist loadfile
 
 clean:
 	rm -rf data/raw data/prepared models metrics plots evals reports studies gate mlruns mlartifacts mlflow.db .pytest_cache
