@@ -182,3 +182,22 @@ def test_changed_code_does_not_resume_a_finished_checkpoint(prepared_dir, tmp_pa
     monkeypatch.setattr(run, "code_hash", lambda family: "other code")
     summary = train_family(tiny_params([family]), family, prepared_dir, tmp_path, progress=False)
     assert summary["resumed_from"] == 0
+
+
+def test_compile_trains_a_family_whose_r1_penalty_differentiates_d_twice(tmp_path):
+    """`train.compile` on stylegan (R1 on the first step): the discriminator stays eager,
+    since torch.compile's AOT autograd has no double backward ("does not currently support
+    double backward" when it was compiled); the networks around it compile."""
+    from genforge.config import TrainConfig
+    from genforge.models import build, config_class
+    from genforge.training.trainer import Trainer
+
+    cfg = config_class("stylegan")(batch_size=4, base_channels=8, z_dim=8, w_dim=16)
+    torch.manual_seed(0)
+    model = build("stylegan", cfg, (1, 8, 8), 2)
+    assert model.compilable_children() == [model.mapping, model.synthesis, model.augment]
+    train = TrainConfig(device="cpu", compile=True, checkpoint_every=2, sample_every=10**6)
+    meta = {"family": "stylegan", "model_args": {}, "fingerprint": "compile"}
+    trainer = Trainer(model, train, 2, cfg.batch_size, tmp_path, meta, progress=False)
+    x = torch.randint(0, 256, (16, 1, 8, 8), dtype=torch.uint8)
+    assert trainer.fit(x, torch.arange(16) % 2)["steps"] == 2

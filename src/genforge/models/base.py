@@ -118,6 +118,12 @@ class GenerativeModel(nn.Module, ABC):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def compilable_children(self) -> list[nn.Module]:
+        """The networks `train.compile` compiles: every child but a discriminator that the R1
+        penalty differentiates twice (torch.compile's AOT autograd has no double backward)."""
+        r1 = getattr(self.cfg, "r1_gamma", 0) > 0
+        return [c for n, c in self.named_children() if not (r1 and n == "discriminator")]
+
     @abstractmethod
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Create this family's optimizers, by name."""

@@ -198,7 +198,7 @@ class Trainer:
         )
         self.schedulers = lr_schedulers(self.opt.optimizers, model.cfg.lr_schedule, steps)
         if cfg.compile:
-            for child in self.model.children():
+            for child in self.model.compilable_children():
                 child.compile()  # in place: state_dict keys stay unchanged
         self.state = TrainState()
 
