@@ -119,10 +119,11 @@ class GenerativeModel(nn.Module, ABC):
         return next(self.parameters()).device
 
     def compilable_children(self) -> list[nn.Module]:
-        """The networks `train.compile` compiles: every child but a discriminator that the R1
-        penalty differentiates twice (torch.compile's AOT autograd has no double backward)."""
-        r1 = getattr(self.cfg, "r1_gamma", 0) > 0
-        return [c for n, c in self.named_children() if not (r1 and n == "discriminator")]
+        """The networks `train.compile` compiles: every child but those the R1 penalty
+        differentiates twice, the discriminator and the augmentation before it (torch.compile's
+        AOT autograd has no double backward)."""
+        twice = {"discriminator", "augment"} if getattr(self.cfg, "r1_gamma", 0) > 0 else set()
+        return [c for n, c in self.named_children() if n not in twice]
 
     @abstractmethod
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
