@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -114,16 +116,43 @@ def tiny_params(families: list[str], tmp: Path | None = None, **sections: Any) -
     return validate(raw)
 
 
-@pytest.fixture(autouse=True)
-def _isolated_tracking_uri(monkeypatch):
-    """`mlflow.set_tracking_uri()` also exports MLFLOW_TRACKING_URI, which genforge (and
-    every subprocess) then prefers over params: undo it after each test."""
+@contextlib.contextmanager
+def _tracking_uri_kept():
+    """Put MLflow's tracking URI back as it was: `mlflow.set_tracking_uri()` sets a module
+    global (which MLflow prefers over everything) and exports MLFLOW_TRACKING_URI (which
+    genforge and every subprocess then prefer over params.yaml). A test that leaves
+    either set points every later test in its process at its store: under xdist
+    that was whichever file ran before on the same worker (CI: test_gate_retry read
+    the working directory's empty mlflow.db)."""
     name = "MLFLOW_TRACKING_URI"
-    if name in os.environ:
-        monkeypatch.setenv(name, os.environ[name])  # records the value to restore
-    else:  # set-then-delete records "absent", so teardown removes a leaked value
-        monkeypatch.setenv(name, "unset")
-        monkeypatch.delenv(name)
+    env = os.environ.get(name)
+    utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    global_uri = getattr(utils, "_tracking_uri", None)
+    try:
+        yield
+    finally:
+        if env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = env
+        utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
+        if utils is not None:
+            utils._tracking_uri = global_uri
+
+
+@pytest.fixture(autouse=True)
+def _isolated_tracking_uri():
+    """Each test's changes to the tracking URI are undone after it."""
+    with _tracking_uri_kept():
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _isolated_tracking_uri_per_module():
+    """Module-scoped fixtures that set the URI (a served model's registry) tear down
+    after the last test's own guard: undone when the module ends."""
+    with _tracking_uri_kept():
+        yield
 
 
 @pytest.fixture
