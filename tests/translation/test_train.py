@@ -61,3 +61,24 @@ def test_bad_checkpoints_are_refused_by_name(tmp_path):
     torch.save({"format_version": 99}, tmp_path / "other.pt")
     with pytest.raises(CycleGanCheckpointError, match=r"other\.pt: not a cyclegan checkpoint"):
         load_cyclegan(tmp_path / "other.pt")
+
+
+def test_discriminators_are_conditional_on_labelled_domains_unless_turned_off(
+    tmp_path, tiny_domains, tiny_cfg
+):
+    from genforge.errors import GenforgeError
+    from genforge.translation.domains import load_domain_folder
+    from genforge.translation.train import discriminator_classes
+    from tests.translation.conftest import make_layout
+
+    summary = train_cyclegan(tiny_cfg(steps=2), tiny_domains, tmp_path / "on")
+    assert summary["discriminator_classes"] == 10  # the digits' classes, by default
+    model, _ = load_cyclegan(tmp_path / "on" / "checkpoint.pt")  # rebuilt conditional
+    assert model.d_a.classes == 10 and model.args["d_classes"] == 10
+    off = train_cyclegan(tiny_cfg(steps=2, conditional_d=False), tiny_domains, tmp_path / "off")
+    assert off["discriminator_classes"] == 0  # the paper's objective
+
+    flat = load_domain_folder(make_layout(tmp_path / "flat", None), channels=1, image_size=8)
+    assert discriminator_classes(tiny_cfg(), flat) == 0  # unlabelled: unconditional
+    with pytest.raises(GenforgeError, match="conditional_d needs two labelled domains"):
+        discriminator_classes(tiny_cfg(conditional_d=True), flat)

@@ -57,6 +57,9 @@ class CycleGanConfig(Section):
     g_skip: bool = False  # G(x) = tanh(atanh(0.99 x) + net(x)), starting at the identity
     d_channels: PosInt = 32  # discriminator width (the paper's 64)
     d_strided: NonNegInt | None = None  # D's stride-2 layers; None: 8 px 1, 16 px 2, 32+ px 3
+    # class-conditional discriminators (cyclegan.CycleGan's d_classes): None = on when both
+    # domains are labelled with the same classes; true demands labels; false = the paper's
+    conditional_d: bool | None = None
     lambda_cycle: Annotated[float, Field(ge=0)] = 10.0
     lambda_identity: Annotated[float, Field(ge=0)] = 0.5  # x lambda_cycle (sec. 5.2)
     # semantic consistency (CyCADA eq. 4; cyclegan.Semantic), labelled domains only: 0 = off

@@ -35,11 +35,27 @@ class CycleGanCheckpointError(GenforgeError):
     """A CycleGAN checkpoint that is missing, unreadable or of another format."""
 
 
-def build_model(cfg: CycleGanConfig, image_shape: tuple[int, int, int]) -> CycleGan:
+def build_model(
+    cfg: CycleGanConfig, image_shape: tuple[int, int, int], d_classes: int = 0
+) -> CycleGan:
     return CycleGan(
         image_shape, cfg.base_channels, cfg.res_blocks, cfg.d_channels,
-        cfg.lambda_cycle, cfg.lambda_identity, cfg.d_strided, cfg.g_down, cfg.g_skip,
+        cfg.lambda_cycle, cfg.lambda_identity, cfg.d_strided, cfg.g_down, cfg.g_skip, d_classes,
     )  # fmt: skip
+
+
+def discriminator_classes(cfg: CycleGanConfig, domains: Domains) -> int:
+    """How many classes the discriminators are conditioned on (0: unconditional)."""
+    if cfg.conditional_d is False:
+        return 0
+    if domains.labelled():
+        return len(domains.train_a.class_names)
+    if cfg.conditional_d:
+        raise GenforgeError(
+            f"{domains.where}: translation.cyclegan.conditional_d needs two labelled domains "
+            "with the same classes (class sub-folders); set it to false or leave it unset"
+        )
+    return 0
 
 
 def draw(x: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
@@ -93,7 +109,8 @@ def train_cyclegan(
     torch.set_num_threads(cfg.threads)
     try:
         torch.manual_seed(cfg.seed)
-        model = build_model(cfg, domains.image_shape)
+        classes = discriminator_classes(cfg, domains)
+        model = build_model(cfg, domains.image_shape, classes)
         gen = torch.Generator().manual_seed(cfg.seed)
         xa, xb = nchw(domains, "A"), nchw(domains, "B")
         semantic = semantic_classifiers(cfg, domains)
@@ -114,7 +131,8 @@ def train_cyclegan(
                 if semantic is not None:
                     semantic.labels_a, semantic.labels_b = ya[ia], yb[ib]
                 a, b = (x[i].float() / 127.5 - 1.0 for x, i in ((xa, ia), (xb, ib)))
-                losses = model.training_step(a, b, opt, pools, semantic)
+                labels = (ya[ia], yb[ib]) if classes else None
+                losses = model.training_step(a, b, opt, pools, semantic, labels)
                 check_finite(losses, step)
                 for s in scheds:
                     s.step()
@@ -135,6 +153,7 @@ def train_cyclegan(
         "train_seconds": round(seconds, 2),
         "images_per_second": round(cfg.steps * cfg.batch_size / max(seconds, 1e-9), 1),
         "generator_parameters": model.generator_parameters(),
+        "discriminator_classes": classes,
         **{f"last_{k}": round(v, 5) for k, v in losses.items()},
     }
     write_json_atomic(out_dir / TRAIN_SUMMARY, summary)
